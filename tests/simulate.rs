@@ -1,0 +1,275 @@
+//! `cwq simulate`, run as a user runs it: the real binary, the shipped policies, the seed's
+//! core network policy and the examples.
+
+#![allow(clippy::unwrap_used)] // a test that cannot read its input should stop there
+
+use serde_json::Value;
+use std::process::{Command, Output};
+
+const SEED_CORE: &str = "fixtures/cloudwan/nis342-guardduty-quarantine-segments.json";
+const OVERLAY_CORE: &str = "examples/core-network-policy.json";
+const SEED_POLICY: &str = "policy/seed-compatible.toml";
+const DEFAULT_POLICY: &str = "policy/default.toml";
+const BITCOIN: &str = "examples/findings/bitcoin-tool-high.json";
+const CALLER: &str = "examples/findings/malicious-ip-caller-medium.json";
+const CRITICAL: &str = "examples/findings/metadata-dns-rebind-critical.json";
+
+fn cwq(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cwq"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run cwq")
+}
+
+fn simulate_json(finding: &str, policy: &str, core: &str, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "simulate",
+        finding,
+        "--policy",
+        policy,
+        "--core-network-policy",
+        core,
+        "--output",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let out = cwq(&args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON object")
+}
+
+#[test]
+fn seed_demonstration_with_the_seed_policy() {
+    let bitcoin = simulate_json(BITCOIN, SEED_POLICY, SEED_CORE, &[]);
+    assert_eq!(bitcoin["action"], "quarantine");
+    assert_eq!(bitcoin["target_segment"], "blocked");
+    assert_eq!(bitcoin["before_segment"], "hub");
+    assert_eq!(bitcoin["after_segment"], "blocked");
+    assert_eq!(bitcoin["after"]["rule_number"], 100);
+    assert_eq!(bitcoin["tags_to_set"], serde_json::json!({"domain": "blocked"}));
+    assert_eq!(bitcoin["release"], "automatic");
+
+    let caller = simulate_json(CALLER, SEED_POLICY, SEED_CORE, &[]);
+    assert_eq!(caller["action"], "quarantine");
+    assert_eq!(caller["target_segment"], "onlyshared");
+    assert_eq!(caller["finding"]["band"], "Medium");
+}
+
+#[test]
+fn default_policy_in_overlay_mode() {
+    let bitcoin = simulate_json(BITCOIN, DEFAULT_POLICY, OVERLAY_CORE, &[]);
+    assert_eq!(bitcoin["target_segment"], "blocked");
+    assert_eq!(bitcoin["after"]["rule_number"], 10);
+    assert_eq!(
+        bitcoin["tags_to_set"],
+        serde_json::json!({"quarantine": "blocked"})
+    );
+    let fired = bitcoin["fired"].as_array().unwrap();
+    assert!(
+        fired
+            .iter()
+            .any(|f| f.as_str().unwrap().starts_with("override CryptoCurrency:*")),
+        "{fired:?}"
+    );
+
+    let caller = simulate_json(CALLER, DEFAULT_POLICY, OVERLAY_CORE, &[]);
+    assert_eq!(caller["target_segment"], "inspected");
+    // The owner's own domain tag stays; the overlay rule 10 wins over rule 100.
+    let tagged = simulate_json(
+        CALLER,
+        DEFAULT_POLICY,
+        OVERLAY_CORE,
+        &["--attachment-tags", "domain=hub,Name=app"],
+    );
+    assert_eq!(tagged["before"]["rule_number"], 100);
+    assert_eq!(tagged["after_segment"], "inspected");
+}
+
+#[test]
+fn severity_9_5_is_handled_with_no_automatic_release() {
+    for (policy, core) in [(SEED_POLICY, SEED_CORE), (DEFAULT_POLICY, OVERLAY_CORE)] {
+        let critical = simulate_json(CRITICAL, policy, core, &[]);
+        assert_eq!(critical["action"], "quarantine", "{policy}");
+        assert_eq!(critical["target_segment"], "blocked", "{policy}");
+        assert_eq!(critical["release"], "manual", "{policy}");
+        assert_eq!(critical["expires_at"], Value::Null, "{policy}");
+        assert_eq!(critical["finding"]["band"], "Critical");
+    }
+}
+
+#[test]
+fn no_action_decisions_exit_0() {
+    let s3 = simulate_json(
+        "fixtures/guardduty/neg-s3-pentest-parrotlinux.json",
+        DEFAULT_POLICY,
+        OVERLAY_CORE,
+        &[],
+    );
+    assert_eq!(s3["action"], "none");
+    assert_eq!(s3["reason_code"], "NotApplicable");
+    assert!(s3["reason"].as_str().unwrap().contains("S3Bucket"));
+
+    let sample = simulate_json(
+        "fixtures/guardduty/ec2-cryptocurrency-bitcointool-b-dns.json",
+        DEFAULT_POLICY,
+        OVERLAY_CORE,
+        &[],
+    );
+    assert_eq!(sample["action"], "none");
+    assert_eq!(sample["reason_code"], "IgnoredSample");
+
+    let contained = simulate_json(
+        CALLER,
+        SEED_POLICY,
+        SEED_CORE,
+        &[
+            "--attachment-tags",
+            "domain=blocked",
+            "--quarantined-in",
+            "blocked",
+        ],
+    );
+    assert_eq!(contained["reason_code"], "AlreadyContained");
+    assert_eq!(contained["before_segment"], "blocked");
+    assert_eq!(contained["after_segment"], "blocked");
+
+    // The default policy's overlay tag means nothing to the seed's core network policy.
+    let violation = simulate_json(BITCOIN, DEFAULT_POLICY, SEED_CORE, &[]);
+    assert_eq!(violation["reason_code"], "PolicyViolation");
+}
+
+#[test]
+fn text_output_explains_the_decision() {
+    let out = cwq(&[
+        "simulate",
+        BITCOIN,
+        "--policy",
+        SEED_POLICY,
+        "--core-network-policy",
+        SEED_CORE,
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for expected in [
+        "CryptoCurrency:EC2/BitcoinTool.B!DNS — severity 8.0 (High)",
+        "QUARANTINE IN blocked",
+        "band High [7.0, 9.0): blocked for 72h",
+        "set domain=blocked (before: absent)",
+        "before: segment hub (rule 200)",
+        "after:  segment blocked (rule 100)",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn invalid_input_exits_2_with_the_reason_on_stderr() {
+    let dir = std::env::temp_dir().join(format!("cwq-simulate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let broken = dir.join("broken.json");
+    std::fs::write(&broken, "{\"detail\": {").unwrap();
+    let bad_vpc = dir.join("bad-vpc.json");
+    let event = std::fs::read_to_string(format!("{}/{BITCOIN}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    std::fs::write(&bad_vpc, event.replace("vpc-0a1b2c3d4e5f60001", "")).unwrap();
+    let bad_policy = dir.join("policy.toml");
+    std::fs::write(
+        &bad_policy,
+        "ladder = []\n[tags]\nmode = \"overlay\"\n[[bands]]\nname = \"all\"\nfrom = 1.0\nto = 9.0\n",
+    )
+    .unwrap();
+
+    let cases: [(Vec<&str>, &str); 6] = [
+        (
+            vec![
+                "simulate",
+                broken.to_str().unwrap(),
+                "--policy",
+                DEFAULT_POLICY,
+                "--core-network-policy",
+                OVERLAY_CORE,
+            ],
+            "MalformedJson",
+        ),
+        (
+            vec![
+                "simulate",
+                bad_vpc.to_str().unwrap(),
+                "--policy",
+                DEFAULT_POLICY,
+                "--core-network-policy",
+                OVERLAY_CORE,
+            ],
+            "InvalidVpcId",
+        ),
+        (
+            vec![
+                "simulate",
+                BITCOIN,
+                "--policy",
+                bad_policy.to_str().unwrap(),
+                "--core-network-policy",
+                OVERLAY_CORE,
+            ],
+            "9.0–10.0 are in no band",
+        ),
+        (
+            vec![
+                "simulate",
+                BITCOIN,
+                "--policy",
+                DEFAULT_POLICY,
+                "--core-network-policy",
+                DEFAULT_POLICY,
+            ],
+            "not valid JSON",
+        ),
+        (
+            vec![
+                "simulate",
+                "no/such/file.json",
+                "--policy",
+                DEFAULT_POLICY,
+                "--core-network-policy",
+                OVERLAY_CORE,
+            ],
+            "cannot read the finding",
+        ),
+        (
+            vec![
+                "simulate",
+                BITCOIN,
+                "--policy",
+                DEFAULT_POLICY,
+                "--core-network-policy",
+                OVERLAY_CORE,
+                "--vpc",
+                "vpc-11111111",
+            ],
+            "not one of the finding's VPCs",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = cwq(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(out.stdout.is_empty(), "nothing on stdout for an error");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let out = cwq(&["--help"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("Exit codes:") && text.contains("2  invalid input"),
+        "{text}"
+    );
+}
