@@ -19,6 +19,14 @@ impl CliError {
         }
     }
 
+    /// The operation failed: exit code 1.
+    pub fn failed(message: impl fmt::Display) -> Self {
+        Self {
+            code: 1,
+            message: message.to_string(),
+        }
+    }
+
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(self.code)
     }

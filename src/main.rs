@@ -1,6 +1,7 @@
 //! `cwq`, the operator CLI. One module per verb; this file only dispatches.
 
 mod error;
+mod local;
 mod simulate;
 
 use clap::{Parser, Subcommand};
@@ -30,12 +31,14 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Simulate(simulate::Args),
+    Local(local::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate(args) => simulate::run(args),
+        Command::Local(args) => local::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

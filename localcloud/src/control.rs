@@ -1,0 +1,110 @@
+//! Controlling a local cloud running in the background: its state file and its admin API.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// What `cwq local serve` writes when it is up, and removes when it stops.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateFile {
+    pub pid: u32,
+    pub port: u16,
+    pub moto_pid: Option<u32>,
+    pub moto_port: Option<u16>,
+    pub state_dir: PathBuf,
+}
+
+impl StateFile {
+    pub fn path(state_dir: &Path) -> PathBuf {
+        state_dir.join("local.json")
+    }
+
+    pub fn read(state_dir: &Path) -> Option<Self> {
+        let text = std::fs::read_to_string(Self::path(state_dir)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    pub fn write(&self) -> std::io::Result<()> {
+        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(Self::path(&self.state_dir), text)
+    }
+
+    pub fn remove(state_dir: &Path) {
+        let _ = std::fs::remove_file(Self::path(state_dir));
+    }
+
+    pub fn endpoint_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// Whether a process with this id exists (Linux: /proc).
+pub fn process_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        // A zombie (state Z) has exited.
+        .is_ok_and(|stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+        })
+}
+
+/// Whether something listens on 127.0.0.1:`port`.
+pub fn port_in_use(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("the local cloud at {url} does not answer: {message}")]
+    Unreachable { url: String, message: String },
+    #[error("the local cloud refused {what}: {message}")]
+    Refused { what: String, message: String },
+}
+
+/// Calls the admin API (`/_cwq/…`) of the gateway at `endpoint`.
+pub async fn admin(
+    endpoint: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<Value, AdminError> {
+    let url = format!("{endpoint}/_cwq/{path}");
+    let unreachable = |message: String| AdminError::Unreachable {
+        url: endpoint.to_string(),
+        message,
+    };
+    let client =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let payload = body.map(Value::to_string).unwrap_or_default();
+    let request = hyper::Request::builder()
+        .method(method)
+        .uri(&url)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(payload)))
+        .map_err(|e| unreachable(e.to_string()))?;
+    let response = client
+        .request(request)
+        .await
+        .map_err(|e| unreachable(e.to_string()))?;
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| unreachable(e.to_string()))?
+        .to_bytes();
+    let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if status.is_success() {
+        Ok(value)
+    } else {
+        Err(AdminError::Refused {
+            what: format!("{method} /_cwq/{path}"),
+            message: value["message"]
+                .as_str()
+                .map_or_else(|| status.to_string(), str::to_string),
+        })
+    }
+}

@@ -1,0 +1,385 @@
+//! The gateway: one loopback port for every AWS call. It routes by the SigV4 credential
+//! scope's service name — `networkmanager` to the Cloud WAN emulator, `lambda` to the Lambda
+//! host, everything else to moto — and serves the admin API under `/_cwq/`.
+
+use crate::api::{ApiError, ApiRequest, ApiResponse};
+use crate::cloudwan::{is_mutating, CloudWan, Settings};
+use crate::http::{self, full, Body};
+use crate::lambda_host::{FunctionConfig, HostSettings, LambdaHost};
+use crate::observe::{CallInfo, FaultRule, Observer};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::{Request, Response};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use percent_encoding::percent_decode_str;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
+
+/// The account of callers whose access key is not a 12-digit account id (moto's convention).
+pub const DEFAULT_ACCOUNT: &str = "123456789012";
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub listen: SocketAddr,
+    /// moto's base URL, e.g. `http://127.0.0.1:4567`; None: other services answer 502.
+    pub moto_url: Option<String>,
+    pub log_dir: PathBuf,
+    pub cloudwan: Settings,
+}
+
+#[derive(Debug)]
+pub struct LocalCloud {
+    pub cloudwan: Mutex<CloudWan>,
+    pub observer: Mutex<Observer>,
+    pub lambda: LambdaHost,
+    moto_url: Option<String>,
+    client: Client<HttpConnector, Body>,
+    shutdown: tokio::sync::Notify,
+}
+
+/// A running gateway: its address and a handle to stop it.
+#[derive(Debug)]
+pub struct Running {
+    pub addr: SocketAddr,
+    pub cloud: Arc<LocalCloud>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub fn endpoint_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Resolves when the admin API asks to shut down.
+    pub async fn shutdown_requested(&self) {
+        self.cloud.shutdown.notified().await;
+    }
+
+    pub async fn stop(self) {
+        self.cloud.lambda.stop_all().await;
+        self.task.abort();
+    }
+}
+
+/// Binds the gateway (127.0.0.1 only) and serves in the background.
+pub async fn start(config: GatewayConfig) -> std::io::Result<Running> {
+    if !config.listen.ip().is_loopback() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the local cloud binds to loopback only",
+        ));
+    }
+    let listener = TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let cloud = Arc::new(LocalCloud {
+        cloudwan: Mutex::new(CloudWan::new(config.cloudwan)),
+        observer: Mutex::new(Observer::default()),
+        lambda: LambdaHost::new(HostSettings {
+            endpoint_url: format!("http://{addr}"),
+            region: DEFAULT_REGION.into(),
+            account: DEFAULT_ACCOUNT.into(),
+            log_dir: config.log_dir,
+        }),
+        moto_url: config.moto_url,
+        client: Client::builder(hyper_util::rt::TokioExecutor::new()).build_http(),
+        shutdown: tokio::sync::Notify::new(),
+    });
+    let served = cloud.clone();
+    let task = tokio::spawn(http::serve(listener, move |request| {
+        let cloud = served.clone();
+        async move { cloud.handle(request).await }
+    }));
+    Ok(Running { addr, cloud, task })
+}
+
+/// The service and account a SigV4-signed request is for: `Credential=AKID/date/region/service/aws4_request`.
+pub fn credential_scope(headers: &hyper::HeaderMap, query: &str) -> (Option<String>, String) {
+    let header = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let from_header = header
+        .split("Credential=")
+        .nth(1)
+        .map(|rest| rest.split([',', ' ']).next().unwrap_or_default().to_string());
+    let from_query = || {
+        query.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            (key == "X-Amz-Credential").then(|| percent_decode_str(value).decode_utf8_lossy().to_string())
+        })
+    };
+    let Some(credential) = from_header.or_else(from_query) else {
+        return (None, DEFAULT_ACCOUNT.into());
+    };
+    let parts: Vec<&str> = credential.split('/').collect();
+    let access_key = parts.first().copied().unwrap_or_default();
+    let account = if access_key.len() == 12 && access_key.bytes().all(|b| b.is_ascii_digit()) {
+        access_key.to_string()
+    } else {
+        DEFAULT_ACCOUNT.to_string()
+    };
+    (parts.get(3).map(|s| (*s).to_string()), account)
+}
+
+fn decode_query(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |s: &str| {
+                percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .to_string()
+            };
+            (decode(key), decode(value))
+        })
+        .collect()
+}
+
+fn to_hyper(response: ApiResponse) -> Response<Body> {
+    let mut builder = Response::builder().status(response.status);
+    let mut has_request_id = false;
+    for (name, value) in &response.headers {
+        has_request_id |= name.eq_ignore_ascii_case("x-amzn-requestid");
+        builder = builder.header(name, value);
+    }
+    if !has_request_id {
+        builder = builder.header("x-amzn-requestid", request_id());
+    }
+    builder
+        .body(full(response.body))
+        .unwrap_or_else(|_| http::status(500, "bad response"))
+}
+
+fn request_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("00000000-0000-4000-8000-{n:012x}")
+}
+
+impl LocalCloud {
+    async fn handle(self: Arc<Self>, request: Request<hyper::body::Incoming>) -> Response<Body> {
+        let path = request.uri().path().to_string();
+        if path.starts_with("/_cwq/") {
+            return self.admin(request).await;
+        }
+        let query = request.uri().query().unwrap_or_default().to_string();
+        let (service, account) = credential_scope(request.headers(), &query);
+        match service.as_deref() {
+            Some("networkmanager") => {
+                let method = request.method().to_string();
+                let body = http::collect(request).await.unwrap_or_default();
+                let api = ApiRequest {
+                    method,
+                    raw_path: path,
+                    query: decode_query(&query),
+                    body,
+                    account,
+                };
+                to_hyper(self.network_manager(&api).await)
+            }
+            Some("lambda") => {
+                let invocation_type = request
+                    .headers()
+                    .get("x-amz-invocation-type")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                let body = http::collect(request).await.unwrap_or_default();
+                to_hyper(
+                    self.lambda_call(&path, &account, invocation_type.as_deref(), body)
+                        .await,
+                )
+            }
+            _ => self.proxy(request).await,
+        }
+    }
+
+    async fn network_manager(&self, request: &ApiRequest) -> ApiResponse {
+        let operation = CloudWan::operation_name(&request.method, &request.raw_path).unwrap_or("Unknown");
+        let verdict = self
+            .observer
+            .lock()
+            .expect("lock")
+            .verdict("networkmanager", operation);
+        if !verdict.delay.is_zero() {
+            tokio::time::sleep(verdict.delay).await;
+        }
+        let injected = verdict.error.is_some();
+        let response = match verdict.error {
+            Some(error) => error.into_response(),
+            None => self.cloudwan.lock().expect("lock").handle(request),
+        };
+        let info = CallInfo {
+            service: "networkmanager",
+            operation,
+            account: &request.account,
+            path: &request.raw_path,
+        };
+        self.observer
+            .lock()
+            .expect("lock")
+            .record(info, response.status, injected, is_mutating(operation));
+        response
+    }
+
+    async fn lambda_call(
+        &self,
+        path: &str,
+        account: &str,
+        invocation_type: Option<&str>,
+        body: Bytes,
+    ) -> ApiResponse {
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let ["2015-03-31", "functions", name, "invocations"] = segments.as_slice() else {
+            return ApiError::validation(
+                "UnknownOperation",
+                format!("the local Lambda host serves Invoke only, not {path}"),
+            )
+            .into_response();
+        };
+        let name = percent_decode_str(name).decode_utf8_lossy().to_string();
+        let verdict = self.observer.lock().expect("lock").verdict("lambda", "Invoke");
+        if !verdict.delay.is_zero() {
+            tokio::time::sleep(verdict.delay).await;
+        }
+        let injected = verdict.error.is_some();
+        let response = match verdict.error {
+            Some(error) => error.into_response(),
+            None => self.lambda.invoke(&name, invocation_type, body).await,
+        };
+        let info = CallInfo {
+            service: "lambda",
+            operation: "Invoke",
+            account,
+            path,
+        };
+        self.observer
+            .lock()
+            .expect("lock")
+            .record(info, response.status, injected, false);
+        response
+    }
+
+    /// Everything else goes to moto, unchanged.
+    async fn proxy(&self, request: Request<hyper::body::Incoming>) -> Response<Body> {
+        let Some(moto) = &self.moto_url else {
+            return http::status(502, "moto is not running behind this gateway");
+        };
+        let (parts, body) = request.into_parts();
+        let body = match body.collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) => return http::status(400, &format!("cannot read the request: {e}")),
+        };
+        let target = format!("{moto}{}", parts.uri.path_and_query().map_or("/", |p| p.as_str()));
+        let mut builder = Request::builder().method(parts.method).uri(target);
+        for (name, value) in &parts.headers {
+            if name != "host" {
+                builder = builder.header(name, value);
+            }
+        }
+        let Ok(forward) = builder.body(full(body)) else {
+            return http::status(400, "cannot forward the request");
+        };
+        match self.client.request(forward).await {
+            Ok(response) => {
+                let (parts, body) = response.into_parts();
+                let bytes = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+                Response::from_parts(parts, full(bytes))
+            }
+            Err(e) => http::status(502, &format!("moto did not answer: {e}")),
+        }
+    }
+
+    async fn moto_healthy(&self) -> bool {
+        let Some(moto) = &self.moto_url else { return false };
+        let Ok(request) = Request::get(format!("{moto}/moto-api/config")).body(full(Bytes::new())) else {
+            return false;
+        };
+        matches!(self.client.request(request).await, Ok(r) if r.status().is_success())
+    }
+
+    /// The admin API: health, Cloud WAN settings, faults, the call log, counters, functions.
+    async fn admin(&self, request: Request<hyper::body::Incoming>) -> Response<Body> {
+        let method = request.method().to_string();
+        let path = request.uri().path().trim_start_matches("/_cwq/").to_string();
+        let body = http::collect(request).await.unwrap_or_default();
+        let parse = |body: &Bytes| serde_json::from_slice::<Value>(body);
+        match (method.as_str(), path.as_str()) {
+            ("GET", "health") => {
+                let moto = if self.moto_url.is_none() {
+                    "not configured"
+                } else if self.moto_healthy().await {
+                    "ok"
+                } else {
+                    "down"
+                };
+                http::json_status(200, &json!({"gateway": "ok", "moto": moto}))
+            }
+            ("GET", "cloudwan/settings") => {
+                http::json_status(200, &json!(self.cloudwan.lock().expect("lock").settings))
+            }
+            ("PUT", "cloudwan/settings") => match serde_json::from_slice::<Settings>(&body) {
+                Ok(settings) => {
+                    self.cloudwan.lock().expect("lock").settings = settings.clone();
+                    http::json_status(200, &json!(settings))
+                }
+                Err(e) => http::status(400, &format!("invalid settings: {e}")),
+            },
+            ("GET", "faults") => http::json_status(200, &json!(self.observer.lock().expect("lock").rules())),
+            ("PUT", "faults") => {
+                let parsed = parse(&body).map_err(|e| e.to_string()).and_then(|v| {
+                    let seed = v.get("seed").and_then(Value::as_u64);
+                    let rules: Vec<FaultRule> =
+                        serde_json::from_value(v.get("rules").cloned().unwrap_or(json!([])))
+                            .map_err(|e| e.to_string())?;
+                    Ok((rules, seed))
+                });
+                match parsed {
+                    Ok((rules, seed)) => {
+                        self.observer.lock().expect("lock").set_rules(rules.clone(), seed);
+                        http::json_status(200, &json!(rules))
+                    }
+                    Err(e) => http::status(400, &format!("invalid faults: {e}")),
+                }
+            }
+            ("DELETE", "faults") => {
+                self.observer.lock().expect("lock").set_rules(Vec::new(), None);
+                http::json_status(200, &json!([]))
+            }
+            ("GET", "calls") => http::json_status(200, &json!(self.observer.lock().expect("lock").calls())),
+            ("GET", "counters") => {
+                http::json_status(200, &json!(self.observer.lock().expect("lock").counters()))
+            }
+            ("DELETE", "calls" | "counters") => {
+                self.observer.lock().expect("lock").reset();
+                http::json_status(200, &json!({}))
+            }
+            ("GET", "functions") => {
+                let functions: Vec<Value> = self
+                    .lambda
+                    .configs()
+                    .into_iter()
+                    .map(|(config, stats)| json!({"config": config, "stats": stats}))
+                    .collect();
+                http::json_status(200, &json!(functions))
+            }
+            ("PUT", "functions") => match serde_json::from_slice::<FunctionConfig>(&body) {
+                Ok(config) => match self.lambda.register(config.clone()).await {
+                    Ok(()) => http::json_status(200, &json!(config)),
+                    Err(e) => http::status(400, &e.to_string()),
+                },
+                Err(e) => http::status(400, &format!("invalid function: {e}")),
+            },
+            ("POST", "shutdown") => {
+                self.shutdown.notify_one();
+                http::json_status(200, &json!({"stopping": true}))
+            }
+            _ => http::status(404, &format!("no admin route {method} /_cwq/{path}")),
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! cwq's local cloud: everything the pipeline needs, on 127.0.0.1, offline.
+//!
+//! - [`gateway`]: one port; routes by the SigV4 service to the emulator, the Lambda host or moto;
+//!   the admin API under `/_cwq/`.
+//! - [`cloudwan`]: the Network Manager (Cloud WAN) emulator.
+//! - [`lambda_host`]: real bootstrap binaries behind the Lambda Runtime API.
+//! - [`observe`]: fault injection, the log of mutating calls, counters.
+
+pub mod api;
+pub mod cloudwan;
+pub mod control;
+pub mod gateway;
+pub mod http;
+pub mod lambda_host;
+pub mod moto;
+pub mod observe;
+pub mod stack;

@@ -1,0 +1,175 @@
+//! Fault injection and observation: per-operation throttling, server errors and latency, a
+//! log of every mutating call (to prove that a dry run changed nothing) and call counters.
+
+use crate::api::ApiError;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// One fault: applies to `service` (e.g. `networkmanager`) and `operation` (e.g.
+/// `TagResource`); `*` matches any.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRule {
+    #[serde(default = "any")]
+    pub service: String,
+    #[serde(default = "any")]
+    pub operation: String,
+    /// Share of calls answered ThrottlingException (0.0–1.0).
+    #[serde(default)]
+    pub throttle_rate: f64,
+    /// Share of calls answered InternalServerException (0.0–1.0).
+    #[serde(default)]
+    pub error_rate: f64,
+    /// Added to every matching call.
+    #[serde(default)]
+    pub latency_ms: u64,
+}
+
+fn any() -> String {
+    "*".into()
+}
+
+impl FaultRule {
+    fn matches(&self, service: &str, operation: &str) -> bool {
+        (self.service == "*" || self.service == service)
+            && (self.operation == "*" || self.operation == operation)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallRecord {
+    pub seq: u64,
+    /// Seconds since the epoch.
+    pub at: f64,
+    pub service: String,
+    pub operation: String,
+    pub account: String,
+    pub path: String,
+    pub status: u16,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counter {
+    pub calls: u64,
+    pub errors: u64,
+    pub injected: u64,
+}
+
+#[derive(Debug)]
+pub struct Observer {
+    rules: Vec<FaultRule>,
+    rng: u64,
+    calls: Vec<CallRecord>,
+    counters: BTreeMap<String, Counter>,
+    seq: u64,
+}
+
+impl Default for Observer {
+    fn default() -> Self {
+        Self {
+            rules: Vec::new(),
+            rng: 0x2545_f491_4f6c_dd1d,
+            calls: Vec::new(),
+            counters: BTreeMap::new(),
+            seq: 0,
+        }
+    }
+}
+
+/// What to do with a call before it is served.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    pub delay: Duration,
+    pub error: Option<ApiError>,
+}
+
+impl Observer {
+    pub fn set_rules(&mut self, rules: Vec<FaultRule>, seed: Option<u64>) {
+        self.rules = rules;
+        if let Some(seed) = seed {
+            self.rng = seed.max(1);
+        }
+    }
+
+    pub fn rules(&self) -> &[FaultRule] {
+        &self.rules
+    }
+
+    /// xorshift64*: reproducible for a given seed, good enough for fault rates.
+    fn roll(&mut self) -> f64 {
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub fn verdict(&mut self, service: &str, operation: &str) -> Verdict {
+        let mut verdict = Verdict::default();
+        let rules: Vec<FaultRule> = self
+            .rules
+            .iter()
+            .filter(|r| r.matches(service, operation))
+            .cloned()
+            .collect();
+        for rule in rules {
+            verdict.delay += Duration::from_millis(rule.latency_ms);
+            if verdict.error.is_none() && rule.throttle_rate > 0.0 && self.roll() < rule.throttle_rate {
+                verdict.error = Some(ApiError::throttling());
+            }
+            if verdict.error.is_none() && rule.error_rate > 0.0 && self.roll() < rule.error_rate {
+                verdict.error = Some(ApiError::internal());
+            }
+        }
+        verdict
+    }
+
+    pub fn record(&mut self, call: CallInfo<'_>, status: u16, injected: bool, mutating: bool) {
+        let counter = self
+            .counters
+            .entry(format!("{}:{}", call.service, call.operation))
+            .or_default();
+        counter.calls += 1;
+        if status >= 400 {
+            counter.errors += 1;
+        }
+        if injected {
+            counter.injected += 1;
+        }
+        if mutating {
+            self.seq += 1;
+            self.calls.push(CallRecord {
+                seq: self.seq,
+                at: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64()),
+                service: call.service.into(),
+                operation: call.operation.into(),
+                account: call.account.into(),
+                path: call.path.into(),
+                status,
+            });
+        }
+    }
+
+    pub fn calls(&self) -> &[CallRecord] {
+        &self.calls
+    }
+
+    pub fn counters(&self) -> &BTreeMap<String, Counter> {
+        &self.counters
+    }
+
+    pub fn reset(&mut self) {
+        self.calls.clear();
+        self.counters.clear();
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct CallInfo<'a> {
+    pub service: &'a str,
+    pub operation: &'a str,
+    pub account: &'a str,
+    pub path: &'a str,
+}
