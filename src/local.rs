@@ -4,6 +4,7 @@
 use crate::error::CliError;
 use cwq_localcloud::cloudwan::Settings;
 use cwq_localcloud::control::{admin, port_in_use, process_alive, StateFile};
+use cwq_localcloud::deploy::{self, DeployError, DeployOptions, Deployment};
 use cwq_localcloud::gateway::{DEFAULT_ACCOUNT, DEFAULT_REGION};
 use cwq_localcloud::stack::{self, StackConfig};
 use serde_json::{json, Value};
@@ -53,6 +54,34 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// Create what a SAM template declares: tables, functions, state machines, rules, schedules.
+    Deploy {
+        #[arg(long, default_value = "template.yaml")]
+        template: PathBuf,
+        /// Template parameters, e.g. CoreNetworkId=core-network-0a1b….
+        #[arg(long, num_args = 1.., value_name = "KEY=VALUE")]
+        parameter_overrides: Vec<String>,
+        #[arg(long, default_value = "cwq")]
+        stack_name: String,
+        /// Where the functions' binaries are (default: the cargo target's debug directory).
+        #[arg(long)]
+        binary_dir: Option<PathBuf>,
+        /// Use the binaries as they are instead of running `cargo build` first.
+        #[arg(long)]
+        no_build: bool,
+        /// How often scheduled functions run locally (`rate(…)` schedules); 0s: on demand only.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        schedule_every: Duration,
+    },
+    /// Deliver an event as EventBridge would, to the deployed rules whose pattern matches.
+    Inject {
+        event: PathBuf,
+        /// Wait for each execution to end and print its status.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// List the deployed schedules, or run one now.
+    Schedule { name: Option<String> },
     /// Run the local cloud in the foreground (what `up` starts).
     #[command(hide = true)]
     Serve {
@@ -123,6 +152,26 @@ pub fn run(args: Args) -> Result<(), CliError> {
             Command::Faults(faults) => self::faults(&state_dir, faults).await,
             Command::Calls { output } => observe(&state_dir, "calls", output).await,
             Command::Counters { output } => observe(&state_dir, "counters", output).await,
+            Command::Deploy {
+                template,
+                parameter_overrides,
+                stack_name,
+                binary_dir,
+                no_build,
+                schedule_every,
+            } => {
+                let options = DeployArgs {
+                    template,
+                    parameter_overrides,
+                    stack_name,
+                    binary_dir,
+                    no_build,
+                    schedule_every,
+                };
+                deploy(&state_dir, options).await
+            }
+            Command::Inject { event, wait } => inject(&state_dir, &event, wait).await,
+            Command::Schedule { name } => schedule(&state_dir, name.as_deref()).await,
             Command::Serve { port } => serve(&state_dir, port).await,
         }
     })
@@ -507,6 +556,187 @@ async fn observe(state_dir: &Path, what: &'static str, output: Output) -> Result
                 );
             }
         }
+    }
+    Ok(())
+}
+
+struct DeployArgs {
+    template: PathBuf,
+    parameter_overrides: Vec<String>,
+    stack_name: String,
+    binary_dir: Option<PathBuf>,
+    no_build: bool,
+    schedule_every: Duration,
+}
+
+/// The debug output directory of the cargo workspace that holds `dir`.
+fn cargo_debug_dir(dir: &Path) -> Result<PathBuf, CliError> {
+    let output = std::process::Command::new("cargo")
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .current_dir(dir)
+        .output()
+        .map_err(|e| CliError::failed(format!("cargo metadata: {e}")))?;
+    let metadata: Value = serde_json::from_slice(&output.stdout).map_err(|_| {
+        CliError::failed(format!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    })?;
+    let target = metadata["target_directory"]
+        .as_str()
+        .ok_or_else(|| CliError::failed("cargo metadata has no target_directory"))?;
+    Ok(PathBuf::from(target).join("debug"))
+}
+
+async fn deploy(state_dir: &Path, args: DeployArgs) -> Result<(), CliError> {
+    let state = require_running(state_dir)?;
+    let mut overrides = std::collections::BTreeMap::new();
+    for pair in &args.parameter_overrides {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| CliError::invalid(format!("--parameter-overrides {pair:?} is not KEY=VALUE")))?;
+        overrides.insert(key.to_string(), value.to_string());
+    }
+    if !args.template.is_file() {
+        return Err(CliError::invalid(format!(
+            "no template at {}",
+            args.template.display()
+        )));
+    }
+    let template_dir = args
+        .template
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let binaries = deploy::function_binaries(&args.template).map_err(CliError::invalid)?;
+    if !args.no_build && !binaries.is_empty() {
+        eprintln!("Building {}", binaries.join(", "));
+        let mut build = std::process::Command::new("cargo");
+        build.args(["build", "--quiet"]).current_dir(&template_dir);
+        for binary in &binaries {
+            build.args(["--bin", binary]);
+        }
+        let status = build
+            .status()
+            .map_err(|e| CliError::failed(format!("cargo build: {e}")))?;
+        if !status.success() {
+            return Err(CliError::failed("cargo build failed"));
+        }
+    }
+    let binary_dir = match args.binary_dir {
+        Some(dir) => dir,
+        None => cargo_debug_dir(&template_dir)?,
+    };
+    let options = DeployOptions {
+        template: args.template.clone(),
+        parameter_overrides: overrides,
+        stack_name: args.stack_name,
+        binary_dir,
+        schedule_every: Some(args.schedule_every).filter(|d| !d.is_zero()),
+    };
+    let deployment = deploy::deploy(&state.endpoint_url(), &options)
+        .await
+        .map_err(|e| match e {
+            DeployError::Template(_) | DeployError::Read { .. } => CliError::invalid(e),
+            other => CliError::failed(other),
+        })?;
+    deployment.write(state_dir).map_err(CliError::failed)?;
+    println!(
+        "Deployed {} to {}:",
+        args.template.display(),
+        state.endpoint_url()
+    );
+    for c in &deployment.created {
+        println!("  {:<28} {:<32} {}", c.logical_id, c.resource_type, c.physical_id);
+    }
+    for rule in &deployment.rules {
+        println!("  rule {} → {}", rule.name, rule.state_machine_arn);
+    }
+    for s in &deployment.schedules {
+        let when = s.every_ms.map_or("on demand".to_string(), |ms| {
+            format!("every {} s locally", ms / 1000)
+        });
+        println!("  schedule {} ({}) → {} {when}", s.name, s.expression, s.function);
+    }
+    if !deployment.not_emulated.is_empty() {
+        let names: Vec<String> = deployment
+            .not_emulated
+            .iter()
+            .map(|c| format!("{} ({})", c.logical_id, c.resource_type))
+            .collect();
+        println!("  not emulated: {}", names.join(", "));
+    }
+    Ok(())
+}
+
+async fn inject(state_dir: &Path, event_path: &Path, wait: bool) -> Result<(), CliError> {
+    let state = require_running(state_dir)?;
+    let deployment = Deployment::read(state_dir)
+        .ok_or_else(|| CliError::failed("nothing is deployed: run `cwq local deploy` first"))?;
+    let text = crate::error::read_input(event_path, "event")?;
+    let event: Value = serde_json::from_str(&text)
+        .map_err(|e| CliError::invalid(format!("{}: not valid JSON: {e}", event_path.display())))?;
+    if event.get("detail").is_none() || event.get("source").is_none() {
+        return Err(CliError::invalid(format!(
+            "{}: not an EventBridge event (it needs `source`, `detail-type` and `detail`)",
+            event_path.display()
+        )));
+    }
+    let started = deploy::inject(&state.endpoint_url(), &deployment, &event)
+        .await
+        .map_err(CliError::failed)?;
+    if started.is_empty() {
+        let rules: Vec<&str> = deployment.rules.iter().map(|r| r.name.as_str()).collect();
+        println!(
+            "No deployed rule matches this event ({}); nothing was delivered.",
+            rules.join(", ")
+        );
+        return Ok(());
+    }
+    let mut failed = false;
+    for (rule, execution) in started {
+        println!("{rule} → {execution}");
+        if wait {
+            let done = deploy::wait_for(&state.endpoint_url(), &execution, Duration::from_secs(600))
+                .await
+                .map_err(CliError::failed)?;
+            let status = done["status"].as_str().unwrap_or("UNKNOWN");
+            println!("  {status}");
+            failed |= status != "SUCCEEDED";
+        }
+    }
+    if failed {
+        return Err(CliError::failed("an execution did not succeed"));
+    }
+    Ok(())
+}
+
+async fn schedule(state_dir: &Path, name: Option<&str>) -> Result<(), CliError> {
+    let endpoint = require_running(state_dir)?.endpoint_url();
+    let Some(name) = name else {
+        let schedules = admin(&endpoint, "GET", "schedules", None)
+            .await
+            .map_err(CliError::failed)?;
+        for s in schedules.as_array().into_iter().flatten() {
+            let when = s["every_ms"]
+                .as_u64()
+                .map_or("on demand".to_string(), |ms| format!("every {} s", ms / 1000));
+            println!(
+                "{:<32} {:<20} → {} ({when})",
+                s["name"].as_str().unwrap_or(""),
+                s["expression"].as_str().unwrap_or(""),
+                s["function"].as_str().unwrap_or("")
+            );
+        }
+        return Ok(());
+    };
+    let result = admin(&endpoint, "POST", &format!("schedules/{name}/run"), None)
+        .await
+        .map_err(CliError::failed)?;
+    println!("{result:#}");
+    if result["function_error"] == true {
+        return Err(CliError::failed(format!("schedule {name}: the function failed")));
     }
     Ok(())
 }

@@ -122,3 +122,119 @@ fn up_status_env_faults_down() {
     assert!(down_again.status.success());
     std::fs::remove_dir_all(&state).ok();
 }
+
+#[test]
+fn deploy_a_template_and_inject_events() {
+    let state = std::env::temp_dir().join(format!("cwq-local-deploy-{}", std::process::id()));
+    let state_dir = state.to_str().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let binaries = std::path::Path::new(env!("CARGO_BIN_EXE_cwq"))
+        .parent()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let template = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/localcloud/tests/fixtures/template.yaml"
+    );
+    assert!(
+        std::path::Path::new(&binaries).join("cwq-probe").is_file(),
+        "cwq-probe is built by `cargo test --workspace`"
+    );
+
+    let up = cwq(&["local", "up", "--port", &port, "--state-dir", state_dir]);
+    assert!(up.status.success(), "{}", text(&up));
+
+    // A parameter without a default must be given.
+    let missing = cwq(&[
+        "local",
+        "deploy",
+        "--template",
+        template,
+        "--no-build",
+        "--binary-dir",
+        &binaries,
+        "--state-dir",
+        state_dir,
+    ]);
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
+    assert!(text(&missing).contains("Greeting"), "{}", text(&missing));
+
+    let deploy = cwq(&[
+        "local",
+        "deploy",
+        "--template",
+        template,
+        "--no-build",
+        "--binary-dir",
+        &binaries,
+        "--parameter-overrides",
+        "Greeting=hello",
+        "--schedule-every",
+        "0s",
+        "--state-dir",
+        state_dir,
+    ]);
+    let out = text(&deploy);
+    assert!(deploy.status.success(), "{out}");
+    assert!(
+        out.contains("cwq-journal"),
+        "the table name is computed from parameters: {out}"
+    );
+    assert!(out.contains("rule Quarantine.GuardDutyFinding"), "{out}");
+    assert!(
+        out.contains("schedule ProbeFunction.Sweep (rate(5 minutes))"),
+        "{out}"
+    );
+    assert!(out.contains("not emulated: ProbeRole (AWS::IAM::Role)"), "{out}");
+
+    // An EC2 finding matches the rule; the execution runs the probe through moto's interpreter.
+    let finding = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/findings/bitcoin-tool-high.json"
+    );
+    let inject = cwq(&["local", "inject", finding, "--wait", "--state-dir", state_dir]);
+    let out = text(&inject);
+    assert!(inject.status.success(), "{out}");
+    assert!(
+        out.contains("arn:aws:states:us-east-1:123456789012:execution:cwq-Quarantine:"),
+        "{out}"
+    );
+    assert!(out.contains("SUCCEEDED"), "{out}");
+
+    // An S3 finding does not match: reported, not delivered.
+    let s3 = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/guardduty/neg-iamuser-tor-ipcaller.json"
+    );
+    let inject = cwq(&["local", "inject", s3, "--state-dir", state_dir]);
+    assert!(inject.status.success());
+    assert!(
+        text(&inject).contains("No deployed rule matches"),
+        "{}",
+        text(&inject)
+    );
+
+    // The schedule runs on demand.
+    let run = cwq(&[
+        "local",
+        "schedule",
+        "ProbeFunction.Sweep",
+        "--state-dir",
+        state_dir,
+    ]);
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(text(&run).contains("\"echo\": \"scheduled\""), "{}", text(&run));
+
+    let logs = cwq(&["local", "logs", "cwq-ProbeFunction", "--state-dir", state_dir]);
+    assert!(logs.status.success(), "{}", text(&logs));
+
+    assert!(cwq(&["local", "down", "--state-dir", state_dir]).status.success());
+    std::fs::remove_dir_all(&state).ok();
+}

@@ -53,6 +53,8 @@ pub struct CloudWan {
     global_networks: BTreeMap<String, GlobalNetwork>,
     core_networks: BTreeMap<String, CoreNetwork>,
     attachments: BTreeMap<String, AttachmentRecord>,
+    /// Attachments under way, by id: kept apart so that a request looks only at these.
+    transitions: BTreeMap<String, Transition>,
     next_id: u64,
 }
 
@@ -111,7 +113,6 @@ struct AttachmentRecord {
     proposed: Option<Proposed>,
     created_at: f64,
     updated_at: f64,
-    transition: Option<Transition>,
 }
 
 #[derive(Debug, Clone)]
@@ -174,16 +175,13 @@ impl CloudWan {
         }
         let delay = Duration::from_millis(self.settings.transition_delay_ms);
         let due: Vec<String> = self
-            .attachments
-            .values()
-            .filter(|a| a.transition.as_ref().is_some_and(|t| t.started + delay <= now))
-            .map(|a| a.id.clone())
+            .transitions
+            .iter()
+            .filter(|(_, t)| t.started + delay <= now)
+            .map(|(id, _)| id.clone())
             .collect();
         for id in due {
-            let Some(record) = self.attachments.get_mut(&id) else {
-                continue;
-            };
-            let Some(transition) = record.transition.take() else {
+            let Some(transition) = self.transitions.remove(&id) else {
                 continue;
             };
             match transition.to_state {
@@ -191,6 +189,9 @@ impl CloudWan {
                     self.attachments.remove(&id);
                 }
                 Some(state) => {
+                    let Some(record) = self.attachments.get_mut(&id) else {
+                        continue;
+                    };
                     record.state = state;
                     if transition.placement.is_some() {
                         record.placement = transition.placement;
@@ -259,13 +260,12 @@ impl CloudWan {
 
     fn describe_global_networks(&self, request: &ApiRequest) -> Result<Value, ApiError> {
         let wanted = request.query_values("globalNetworkIds");
-        let items: Vec<Value> = self
+        let items: Vec<&GlobalNetwork> = self
             .global_networks
             .values()
             .filter(|g| wanted.is_empty() || wanted.contains(&g.id.as_str()))
-            .map(global_network_json)
             .collect();
-        page(request, items, "GlobalNetworks")
+        page(request, &items, |g| global_network_json(g), "GlobalNetworks")
     }
 
     fn create_core_network(&mut self, request: &ApiRequest) -> Result<Value, ApiError> {
@@ -302,15 +302,12 @@ impl CloudWan {
     }
 
     fn list_core_networks(&self, request: &ApiRequest) -> Result<Value, ApiError> {
-        let items: Vec<Value> = self
-            .core_networks
-            .values()
-            .map(|c| {
-                json!({"CoreNetworkId": c.id, "CoreNetworkArn": c.arn, "GlobalNetworkId": c.global_network_id,
-                       "OwnerAccountId": c.owner, "State": "AVAILABLE", "Description": c.description, "Tags": c.tags})
-            })
-            .collect();
-        page(request, items, "CoreNetworks")
+        let items: Vec<&CoreNetwork> = self.core_networks.values().collect();
+        let render = |c: &&CoreNetwork| {
+            json!({"CoreNetworkId": c.id, "CoreNetworkArn": c.arn, "GlobalNetworkId": c.global_network_id,
+                   "OwnerAccountId": c.owner, "State": "AVAILABLE", "Description": c.description, "Tags": c.tags})
+        };
+        page(request, &items, render, "CoreNetworks")
     }
 
     fn core(&self, id: &str) -> Result<&CoreNetwork, ApiError> {
@@ -463,7 +460,6 @@ impl CloudWan {
             proposed: None,
             created_at: now,
             updated_at: now,
-            transition: None,
         };
         self.attachments.insert(id.clone(), record);
         let placement = self.place(&id, None)?;
@@ -524,11 +520,12 @@ impl CloudWan {
         if let Some(record) = self.attachments.get_mut(id) {
             record.state = during;
             record.updated_at = now_epoch();
-            record.transition = Some(Transition {
+            let transition = Transition {
                 started: Instant::now(),
                 to_state: Some("AVAILABLE"),
                 placement,
-            });
+            };
+            self.transitions.insert(id.to_string(), transition);
         }
     }
 
@@ -538,16 +535,15 @@ impl CloudWan {
 
     fn list_attachments(&self, request: &ApiRequest) -> Result<Value, ApiError> {
         let filter = |key: &str| request.query_value(key);
-        let items: Vec<Value> = self
+        let items: Vec<&AttachmentRecord> = self
             .attachments
             .values()
             .filter(|a| filter("coreNetworkId").is_none_or(|v| v == a.core_network_id))
             .filter(|_| filter("attachmentType").is_none_or(|v| v == "VPC"))
             .filter(|a| filter("edgeLocation").is_none_or(|v| v == a.edge_location))
             .filter(|a| filter("state").is_none_or(|v| v == a.state))
-            .map(|a| self.attachment_json(a))
             .collect();
-        page(request, items, "Attachments")
+        page(request, &items, |a| self.attachment_json(a), "Attachments")
     }
 
     /// Mutations of an attachment: the caller must own it or its core network, and it must
@@ -673,11 +669,12 @@ impl CloudWan {
         let record = self.attachment_mut(id)?;
         record.state = "DELETING";
         record.updated_at = now_epoch();
-        record.transition = Some(Transition {
+        let transition = Transition {
             started: Instant::now(),
             to_state: None,
             placement: None,
-        });
+        };
+        self.transitions.insert(id.to_string(), transition);
         Ok(json!({"Attachment": self.attachment_json(self.attachment(id)?)}))
     }
 
@@ -916,8 +913,14 @@ fn tags_field(body: &Value, key: &str) -> Result<Vec<Tag>, ApiError> {
     Ok(tags)
 }
 
-/// `maxResults` (1–500) and an opaque `nextToken` (the index of the next item).
-fn page(request: &ApiRequest, items: Vec<Value>, key: &str) -> Result<Value, ApiError> {
+/// `maxResults` (1–500) and an opaque `nextToken` (the index of the next item); only the
+/// page's items are rendered.
+fn page<T>(
+    request: &ApiRequest,
+    items: &[T],
+    render: impl Fn(&T) -> Value,
+    key: &str,
+) -> Result<Value, ApiError> {
     let max = match request.query_value("maxResults") {
         None => 500,
         Some(text) => text
@@ -937,7 +940,8 @@ fn page(request: &ApiRequest, items: Vec<Value>, key: &str) -> Result<Value, Api
             .ok_or_else(|| ApiError::validation("FieldValidationFailed", "nextToken is not valid"))?,
     };
     let end = (start + max).min(items.len());
-    let mut response = json!({ key: items[start..end] });
+    let rendered: Vec<Value> = items[start..end].iter().map(render).collect();
+    let mut response = json!({ key: rendered });
     if end < items.len() {
         response["NextToken"] = json!(format!("cwq-page-{end}"));
     }

@@ -108,3 +108,71 @@ pub async fn admin(
         })
     }
 }
+
+#[derive(Debug, thiserror::Error)]
+#[error("{service} {operation}: {code}: {message}")]
+pub struct AwsCallError {
+    pub service: String,
+    pub operation: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// One call in AWS's JSON 1.0/1.1 protocol (DynamoDB, Step Functions, EventBridge) through the
+/// gateway: `X-Amz-Target: {prefix}.{operation}`. The local cloud does not check signatures;
+/// the credential scope routes the call and names the account.
+pub async fn aws_json(
+    endpoint: &str,
+    service: &str,
+    target: &str,
+    body: &Value,
+) -> Result<Value, AwsCallError> {
+    let operation = target.rsplit('.').next().unwrap_or(target).to_string();
+    let fail = |code: &str, message: String| AwsCallError {
+        service: service.to_string(),
+        operation: operation.clone(),
+        code: code.to_string(),
+        message,
+    };
+    let client =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let scope = format!(
+        "AWS4-HMAC-SHA256 Credential={}/20260101/{}/{service}/aws4_request, SignedHeaders=host, Signature=local",
+        crate::gateway::DEFAULT_ACCOUNT,
+        crate::gateway::DEFAULT_REGION
+    );
+    let request = hyper::Request::post(format!("{endpoint}/"))
+        .header("content-type", "application/x-amz-json-1.0")
+        .header("x-amz-target", target)
+        .header("authorization", scope)
+        .body(Full::new(Bytes::from(body.to_string())))
+        .map_err(|e| fail("RequestError", e.to_string()))?;
+    let response = client
+        .request(request)
+        .await
+        .map_err(|e| fail("Unreachable", e.to_string()))?;
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| fail("Unreachable", e.to_string()))?
+        .to_bytes();
+    let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if status.is_success() {
+        return Ok(value);
+    }
+    let code = value["__type"]
+        .as_str()
+        .unwrap_or("Unknown")
+        .rsplit('#')
+        .next()
+        .unwrap_or("Unknown")
+        .to_string();
+    let message = value["message"]
+        .as_str()
+        .or(value["Message"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    Err(fail(&code, message))
+}

@@ -4,6 +4,7 @@
 
 use crate::api::{ApiError, ApiRequest, ApiResponse};
 use crate::cloudwan::{is_mutating, CloudWan, Settings};
+use crate::deploy::Schedule;
 use crate::http::{self, full, Body};
 use crate::lambda_host::{FunctionConfig, HostSettings, LambdaHost};
 use crate::observe::{CallInfo, FaultRule, Observer};
@@ -39,6 +40,8 @@ pub struct LocalCloud {
     moto_url: Option<String>,
     client: Client<HttpConnector, Body>,
     shutdown: tokio::sync::Notify,
+    /// Deployed schedules, each with the task that runs it, if it runs on its own.
+    schedules: Mutex<Vec<(Schedule, Option<tokio::task::JoinHandle<()>>)>>,
 }
 
 /// A running gateway: its address and a handle to stop it.
@@ -60,6 +63,7 @@ impl Running {
     }
 
     pub async fn stop(self) {
+        self.cloud.replace_schedules(Vec::new());
         self.cloud.lambda.stop_all().await;
         self.task.abort();
     }
@@ -87,6 +91,7 @@ pub async fn start(config: GatewayConfig) -> std::io::Result<Running> {
         moto_url: config.moto_url,
         client: Client::builder(hyper_util::rt::TokioExecutor::new()).build_http(),
         shutdown: tokio::sync::Notify::new(),
+        schedules: Mutex::new(Vec::new()),
     });
     let served = cloud.clone();
     let task = tokio::spawn(http::serve(listener, move |request| {
@@ -304,7 +309,44 @@ impl LocalCloud {
     }
 
     /// The admin API: health, Cloud WAN settings, faults, the call log, counters, functions.
-    async fn admin(&self, request: Request<hyper::body::Incoming>) -> Response<Body> {
+    /// Replaces the deployed schedules; those with an interval run on their own.
+    fn replace_schedules(self: &Arc<Self>, schedules: Vec<Schedule>) {
+        let mut current = self.schedules.lock().expect("lock");
+        for (_, task) in current.drain(..) {
+            if let Some(task) = task {
+                task.abort();
+            }
+        }
+        for schedule in schedules {
+            let task = schedule.every_ms.filter(|ms| *ms > 0).map(|ms| {
+                let cloud = Arc::downgrade(self);
+                let schedule = schedule.clone();
+                tokio::spawn(async move {
+                    let mut ticks = tokio::time::interval(std::time::Duration::from_millis(ms));
+                    ticks.tick().await;
+                    loop {
+                        ticks.tick().await;
+                        let Some(cloud) = cloud.upgrade() else { return };
+                        cloud.run_schedule(&schedule).await;
+                    }
+                })
+            });
+            current.push((schedule, task));
+        }
+    }
+
+    async fn run_schedule(&self, schedule: &Schedule) -> ApiResponse {
+        let payload = Bytes::from(schedule.input.clone());
+        self.lambda_call(
+            &format!("/2015-03-31/functions/{}/invocations", schedule.function),
+            DEFAULT_ACCOUNT,
+            None,
+            payload,
+        )
+        .await
+    }
+
+    async fn admin(self: &Arc<Self>, request: Request<hyper::body::Incoming>) -> Response<Body> {
         let method = request.method().to_string();
         let path = request.uri().path().trim_start_matches("/_cwq/").to_string();
         let body = http::collect(request).await.unwrap_or_default();
@@ -375,6 +417,45 @@ impl LocalCloud {
                 },
                 Err(e) => http::status(400, &format!("invalid function: {e}")),
             },
+            ("GET", "schedules") => {
+                let schedules: Vec<Schedule> = self
+                    .schedules
+                    .lock()
+                    .expect("lock")
+                    .iter()
+                    .map(|(s, _)| s.clone())
+                    .collect();
+                http::json_status(200, &json!(schedules))
+            }
+            ("PUT", "schedules") => match serde_json::from_slice::<Vec<Schedule>>(&body) {
+                Ok(schedules) => {
+                    self.replace_schedules(schedules.clone());
+                    http::json_status(200, &json!(schedules))
+                }
+                Err(e) => http::status(400, &format!("invalid schedules: {e}")),
+            },
+            ("POST", run) if run.starts_with("schedules/") && run.ends_with("/run") => {
+                let name = run.trim_start_matches("schedules/").trim_end_matches("/run");
+                let schedule = self
+                    .schedules
+                    .lock()
+                    .expect("lock")
+                    .iter()
+                    .find(|(s, _)| s.name == name)
+                    .map(|(s, _)| s.clone());
+                match schedule {
+                    Some(schedule) => {
+                        let response = self.run_schedule(&schedule).await;
+                        let result: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+                        let failed = response.headers.iter().any(|(k, _)| k == "x-amz-function-error");
+                        http::json_status(
+                            200,
+                            &json!({"schedule": name, "function_error": failed, "result": result}),
+                        )
+                    }
+                    None => http::status(404, &format!("no schedule {name}")),
+                }
+            }
             ("POST", "shutdown") => {
                 self.shutdown.notify_one();
                 http::json_status(200, &json!({"stopping": true}))

@@ -9,6 +9,8 @@
 pub mod api;
 pub mod cloudwan;
 pub mod control;
+pub mod deploy;
+pub mod events;
 pub mod gateway;
 pub mod http;
 pub mod lambda_host;
