@@ -55,24 +55,7 @@ enum Command {
         output: Output,
     },
     /// Create what a SAM template declares: tables, functions, state machines, rules, schedules.
-    Deploy {
-        #[arg(long, default_value = "template.yaml")]
-        template: PathBuf,
-        /// Template parameters, e.g. CoreNetworkId=core-network-0a1b….
-        #[arg(long, num_args = 1.., value_name = "KEY=VALUE")]
-        parameter_overrides: Vec<String>,
-        #[arg(long, default_value = "cwq")]
-        stack_name: String,
-        /// Where the functions' binaries are (default: the cargo target's debug directory).
-        #[arg(long)]
-        binary_dir: Option<PathBuf>,
-        /// Use the binaries as they are instead of running `cargo build` first.
-        #[arg(long)]
-        no_build: bool,
-        /// How often scheduled functions run locally (`rate(…)` schedules); 0s: on demand only.
-        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-        schedule_every: Duration,
-    },
+    Deploy(DeployArgs),
     /// Deliver an event as EventBridge would, to the deployed rules whose pattern matches.
     Inject {
         event: PathBuf,
@@ -152,24 +135,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             Command::Faults(faults) => self::faults(&state_dir, faults).await,
             Command::Calls { output } => observe(&state_dir, "calls", output).await,
             Command::Counters { output } => observe(&state_dir, "counters", output).await,
-            Command::Deploy {
-                template,
-                parameter_overrides,
-                stack_name,
-                binary_dir,
-                no_build,
-                schedule_every,
-            } => {
-                let options = DeployArgs {
-                    template,
-                    parameter_overrides,
-                    stack_name,
-                    binary_dir,
-                    no_build,
-                    schedule_every,
-                };
-                deploy(&state_dir, options).await
-            }
+            Command::Deploy(options) => deploy(&state_dir, options).await,
             Command::Inject { event, wait } => inject(&state_dir, &event, wait).await,
             Command::Schedule { name } => schedule(&state_dir, name.as_deref()).await,
             Command::Serve { port } => serve(&state_dir, port).await,
@@ -560,12 +526,23 @@ async fn observe(state_dir: &Path, what: &'static str, output: Output) -> Result
     Ok(())
 }
 
+#[derive(Debug, clap::Args)]
 struct DeployArgs {
+    #[arg(long, default_value = "template.yaml")]
     template: PathBuf,
+    /// Template parameters, e.g. CoreNetworkId=core-network-0a1b….
+    #[arg(long, num_args = 1.., value_name = "KEY=VALUE")]
     parameter_overrides: Vec<String>,
+    #[arg(long, default_value = "cwq")]
     stack_name: String,
+    /// Where the functions' binaries are (default: the cargo target's debug directory).
+    #[arg(long)]
     binary_dir: Option<PathBuf>,
+    /// Use the binaries as they are instead of running `cargo build` first.
+    #[arg(long)]
     no_build: bool,
+    /// How often scheduled functions run locally (`rate(…)` schedules); 0s: on demand only.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     schedule_every: Duration,
 }
 
