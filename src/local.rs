@@ -333,17 +333,11 @@ async fn status(state_dir: &Path, output: Output) -> Result<(), CliError> {
     let functions = admin(&endpoint, "GET", "functions", None)
         .await
         .unwrap_or(json!([]));
-    let names: Vec<&str> = functions
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|f| f["config"]["name"].as_str())
-        .collect();
     match output {
         Output::Json => println!(
             "{:#}",
             json!({"running": true, "endpoint": endpoint, "pid": state.pid, "moto_port": state.moto_port,
-                   "moto_pid": state.moto_pid, "health": health, "functions": names, "state_dir": state.state_dir})
+                   "moto_pid": state.moto_pid, "health": health, "functions": functions, "state_dir": state.state_dir})
         ),
         Output::Text => {
             println!(
@@ -358,14 +352,31 @@ async fn status(state_dir: &Path, output: Output) -> Result<(), CliError> {
                 state.moto_pid.map_or("-".into(), |p| p.to_string()),
                 health["moto"].as_str().unwrap_or("unknown")
             );
-            println!(
-                "functions   {}",
-                if names.is_empty() {
-                    "none registered".to_string()
-                } else {
-                    names.join(", ")
-                }
-            );
+            let registered = functions.as_array().cloned().unwrap_or_default();
+            if registered.is_empty() {
+                println!("functions   none registered");
+            }
+            for f in &registered {
+                let stats = &f["stats"];
+                let inits: Vec<String> = stats["cold_start_init_ms"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_f64)
+                    .map(|ms| format!("{ms:.1} ms"))
+                    .collect();
+                println!(
+                    "function    {}: {} invocation(s), {} error(s), cold start init: {}",
+                    f["config"]["name"].as_str().unwrap_or("?"),
+                    stats["invocations"],
+                    stats["errors"],
+                    if inits.is_empty() {
+                        "none yet".to_string()
+                    } else {
+                        inits.join(", ")
+                    }
+                );
+            }
             println!("state       {}", state.state_dir.display());
         }
     }

@@ -75,7 +75,11 @@ pub fn ensure_venv(venv: &Path) -> Result<(), MotoError> {
     };
     let venv_arg = venv.to_string_lossy().to_string();
     if !python(venv).exists() {
-        run(Path::new("python3"), &["-m", "venv", &venv_arg])?;
+        run(Path::new("python3"), &["-m", "venv", &venv_arg]).map_err(|e| {
+            setup(format!(
+                "{e} (on Debian, scripts/ensure-python-venv installs python3-venv)"
+            ))
+        })?;
     }
     run(
         &python(venv),
