@@ -691,6 +691,9 @@ async fn inject(state_dir: &Path, event_path: &Path, wait: bool) -> Result<(), C
                 .map_err(CliError::failed)?;
             let status = done["status"].as_str().unwrap_or("UNKNOWN");
             println!("  {status}");
+            if let (Some(error), cause) = (done["error"].as_str(), done["cause"].as_str()) {
+                println!("  error: {error}: {}", cause.unwrap_or_default());
+            }
             failed |= status != "SUCCEEDED";
         }
     }

@@ -233,7 +233,10 @@ fn deploy_a_template_and_inject_events() {
     assert!(text(&run).contains("\"echo\": \"scheduled\""), "{}", text(&run));
 
     let status = text(&cwq(&["local", "status", "--state-dir", state_dir]));
-    assert!(status.contains("function    cwq-ProbeFunction: 2 invocation(s), 0 error(s), cold start init: "), "{status}");
+    assert!(
+        status.contains("function    cwq-ProbeFunction: 2 invocation(s), 0 error(s), cold start init: "),
+        "{status}"
+    );
 
     let logs = cwq(&["local", "logs", "cwq-ProbeFunction", "--state-dir", state_dir]);
     assert!(logs.status.success(), "{}", text(&logs));

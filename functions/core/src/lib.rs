@@ -3,8 +3,12 @@
 
 pub mod cloudwan;
 pub mod decision;
+pub mod error;
 pub mod finding;
 pub mod glob;
+pub mod incident;
+pub mod journal;
+pub mod pipeline;
 pub mod response_policy;
 
 pub use cloudwan::{Attachment, CoreNetworkPolicy, EvaluationOptions, Placement};

@@ -1,0 +1,146 @@
+//! Release: restores exactly what the journal recorded — in overlay mode removes cwq's key; in
+//! rewrite mode puts back the previous value, or removes a key that was absent — and says
+//! where the attachment should land, for Verify. Used for expiry, manual release, and as the
+//! quarantine state machine's compensation (then it records FAILED with the reason).
+
+use super::decide::live_policy;
+use super::notify::publish;
+use super::verify::current_tags;
+use super::{input, output, Context};
+use crate::cloudwan::{Attachment, EvaluationOptions};
+use crate::error::HandlerError;
+use crate::incident::{Incident, ReleaseRequest, Target};
+use crate::journal::{AttachmentRecord, Status};
+use aws_sdk_networkmanager::types::Tag;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+pub async fn release(ctx: Arc<Context>, event: Value) -> Result<Value, HandlerError> {
+    if event.get("incident_id").is_some() {
+        return compensate(ctx, event).await;
+    }
+    let mut request: ReleaseRequest = input(event, "release takes {attachment_id, reason}")?;
+    let mut record = ctx.journal.state(&request.attachment_id).await?.ok_or_else(|| {
+        HandlerError::InvalidInput(format!("{} was never quarantined by cwq", request.attachment_id))
+    })?;
+    match record.status {
+        Status::Quarantined | Status::Releasing => {}
+        Status::Released => {
+            request.expected_segment = record.segment_before.clone();
+            return output(&request);
+        }
+        other => {
+            return Err(HandlerError::InvalidInput(format!(
+                "{} is {other:?}, not quarantined",
+                request.attachment_id
+            )))
+        }
+    }
+    if record.status == Status::Quarantined {
+        record.status = Status::Releasing;
+        record = ctx.journal.put_state(&record, Some(record.version)).await?;
+        let detail =
+            json!({"attachment": request.attachment_id, "reason": request.reason, "note": request.note});
+        ctx.journal
+            .audit(&record.incident_id, "ReleaseStarted", detail)
+            .await?;
+    }
+    request.expected_segment = restore(&ctx, &record).await?;
+    output(&request)
+}
+
+fn target_of(record: &AttachmentRecord) -> Target {
+    Target {
+        vpc_id: record.vpc_id.clone(),
+        attachment_id: record.attachment_id.clone(),
+        core_network_id: record.core_network_id.clone(),
+        owner_account: record.owner_account.clone(),
+        edge_location: record.edge_location.clone(),
+        segment_before: record.segment_before.clone(),
+        tags_before: Default::default(),
+        decision: None,
+    }
+}
+
+/// Puts the recorded tag back; returns the segment the LIVE policy gives the restored tags.
+async fn restore(ctx: &Context, record: &AttachmentRecord) -> Result<Option<String>, HandlerError> {
+    let target = target_of(record);
+    let mut tags = current_tags(ctx, &target).await?;
+    let key = &record.tag_key;
+    match (&record.previous_value, tags.get(key)) {
+        (Some(previous), current) if current != Some(previous) => {
+            ctx.network_manager
+                .tag_resource()
+                .resource_arn(target.attachment_arn())
+                .tags(Tag::builder().key(key).value(previous).build())
+                .send()
+                .await
+                .map_err(|e| HandlerError::from_sdk("networkmanager TagResource", e))?;
+            tags.insert(key.clone(), previous.clone());
+        }
+        (None, Some(_)) => {
+            ctx.network_manager
+                .untag_resource()
+                .resource_arn(target.attachment_arn())
+                .tag_keys(key)
+                .send()
+                .await
+                .map_err(|e| HandlerError::from_sdk("networkmanager UntagResource", e))?;
+            tags.remove(key);
+        }
+        _ => {}
+    }
+    ctx.journal
+        .audit(
+            &record.incident_id,
+            "TagsRestored",
+            json!({"attachment": record.attachment_id, "key": key,
+               "value": record.previous_value}),
+        )
+        .await?;
+    let core = live_policy(ctx).await?;
+    let facts = Attachment::vpc(&record.owner_account, &record.edge_location, &record.vpc_id, tags);
+    let options = EvaluationOptions {
+        unknown_segment: ctx.settings.policy.unknown_segment,
+    };
+    Ok(core
+        .evaluate(&facts, options)
+        .placement
+        .segment()
+        .map(str::to_string))
+}
+
+/// After a failure inside containment: undo this incident's tag changes, record FAILED with
+/// the reason, publish it. The state machine fails afterwards with the original error.
+async fn compensate(ctx: Arc<Context>, event: Value) -> Result<Value, HandlerError> {
+    let error = event.get("error").cloned().unwrap_or(Value::Null);
+    let incident: Incident = input(event, "compensation takes the incident")?;
+    let reason = format!(
+        "{}: {}",
+        error["Error"].as_str().unwrap_or("Failed"),
+        error["Cause"].as_str().unwrap_or("containment failed")
+    );
+    for target in incident.targets.iter().filter(|t| t.plan().is_some()) {
+        let Some(mut record) = ctx.journal.state(&target.attachment_id).await? else {
+            continue;
+        };
+        if record.incident_id != incident.incident_id || !record.is_active() {
+            continue;
+        }
+        let restored_to = if record.previous_recorded {
+            restore(&ctx, &record).await?
+        } else {
+            None
+        };
+        record.status = Status::Failed;
+        record.reason = reason.clone();
+        ctx.journal.put_state(&record, Some(record.version)).await?;
+        let detail = json!({"attachment": target.attachment_id, "vpc": target.vpc_id, "account": target.owner_account,
+                            "incident": incident.incident_id, "reason": reason, "restored_segment": restored_to});
+        ctx.journal
+            .audit(&incident.incident_id, "Failed", detail.clone())
+            .await?;
+        publish(&ctx, "Quarantine Failed", &detail).await?;
+    }
+    output(&json!({"compensated": incident.incident_id, "reason": reason}))
+}

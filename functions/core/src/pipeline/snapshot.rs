@@ -1,0 +1,68 @@
+//! Snapshot: CreateSnapshots for all the instance's volumes (crash-consistent), tagged for
+//! the chain of custody, ids journaled. It runs beside containment, never before it, and takes
+//! one snapshot set per incident however often it is re-run.
+
+use super::{input, output, Context};
+use crate::error::HandlerError;
+use crate::incident::Incident;
+use crate::journal::now_rfc3339;
+use aws_sdk_ec2::types::{CopyTagsFromSource, InstanceSpecification, ResourceType, Tag, TagSpecification};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+pub async fn snapshot(ctx: Arc<Context>, event: Value) -> Result<Value, HandlerError> {
+    let mut incident: Incident = input(event, "snapshot takes the incident from decide")?;
+    let taken = ctx.journal.snapshots(&incident.incident_id).await?;
+    if !taken.is_empty() {
+        incident.snapshots = taken;
+        return output(&incident);
+    }
+    let finding = &incident.finding;
+    let ec2 = ctx
+        .ec2_for(finding.account_id.as_deref(), finding.region.as_deref())
+        .await?;
+    let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+    let tags = TagSpecification::builder()
+        .resource_type(ResourceType::Snapshot)
+        .tags(tag("cwq:incident", &incident.incident_id))
+        .tags(tag("cwq:finding-id", &finding.id))
+        .tags(tag("cwq:finding-type", &finding.finding_type))
+        .tags(tag("cwq:instance", &finding.instance_id))
+        .tags(tag(
+            "cwq:account",
+            finding.account_id.as_deref().unwrap_or("unknown"),
+        ))
+        .tags(tag("cwq:acquired-at", &now_rfc3339()))
+        .build();
+    let created = ec2
+        .create_snapshots()
+        .instance_specification(
+            InstanceSpecification::builder()
+                .instance_id(&finding.instance_id)
+                .build(),
+        )
+        .description(format!(
+            "cwq forensic snapshot, incident {}",
+            incident.incident_id
+        ))
+        .tag_specifications(tags)
+        .copy_tags_from_source(CopyTagsFromSource::Volume)
+        .send()
+        .await
+        .map_err(|e| HandlerError::from_sdk("ec2 CreateSnapshots", e))?;
+    let ids: Vec<String> = created
+        .snapshots()
+        .iter()
+        .filter_map(|s| s.snapshot_id().map(str::to_string))
+        .collect();
+    ctx.journal.record_snapshots(&incident.incident_id, &ids).await?;
+    ctx.journal
+        .audit(
+            &incident.incident_id,
+            "Snapshotted",
+            json!({"instance": finding.instance_id, "snapshots": ids}),
+        )
+        .await?;
+    incident.snapshots = ids;
+    output(&incident)
+}

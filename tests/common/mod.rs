@@ -1,0 +1,463 @@
+//! The end-to-end harness: a local cloud started with `cwq local up`, template.yaml deployed
+//! with `cwq local deploy`, an estate built with the real SDKs (a core network, spoke VPCs with
+//! instances and volumes in a workload account), and findings delivered with `cwq local inject`.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_networkmanager::config::{Credentials, Region};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const OWNER: &str = "123456789012";
+pub const WORKLOAD: &str = "222222222222";
+pub const REGION: &str = "us-east-1";
+pub const SEED_CORE: &str = "fixtures/cloudwan/nis342-guardduty-quarantine-segments.json";
+pub const OVERLAY_CORE: &str = "examples/core-network-policy.json";
+
+pub fn repo(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+pub fn cwq(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cwq"))
+        .args(args)
+        .output()
+        .expect("run cwq")
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A local cloud of the test's own, stopped when dropped.
+pub struct Cloud {
+    pub state_dir: PathBuf,
+    pub endpoint: String,
+    pub sdk: aws_config::SdkConfig,
+    pub workload: aws_config::SdkConfig,
+    pub core_network_id: String,
+}
+
+impl Drop for Cloud {
+    fn drop(&mut self) {
+        if std::env::var_os("CWQ_E2E_KEEP").is_some() {
+            eprintln!("keeping the local cloud in {}", self.state_dir.display());
+            return;
+        }
+        let _ = cwq(&["local", "down", "--state-dir", self.state_dir.to_str().unwrap()]);
+        let _ = std::fs::remove_dir_all(&self.state_dir);
+    }
+}
+
+fn config(endpoint: &str, credentials: Credentials) -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(credentials)
+}
+
+impl Cloud {
+    /// Starts a local cloud, creates a core network with `core_policy` (a file in the repo) and
+    /// deploys template.yaml with `policy` (a response policy file; None: the default).
+    pub async fn start(name: &str, core_policy: &str, policy: Option<&str>, extra: &[&str]) -> Self {
+        let state_dir = std::env::temp_dir().join(format!("cwq-e2e-{name}-{}", std::process::id()));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+            .to_string();
+        let up = cwq(&[
+            "local",
+            "up",
+            "--port",
+            &port,
+            "--state-dir",
+            state_dir.to_str().unwrap(),
+        ]);
+        assert!(up.status.success(), "{}", text(&up));
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let sdk = config(&endpoint, Credentials::new(OWNER, "cwq-local", None, None, "e2e"))
+            .load()
+            .await;
+
+        // The workload account is reached through a role, as the pipeline reaches it.
+        let sts = aws_sdk_sts::Client::new(&sdk);
+        let assumed = sts
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{WORKLOAD}:role/cwq-workload"))
+            .role_session_name("cwq-e2e")
+            .send()
+            .await
+            .unwrap();
+        let c = assumed.credentials().unwrap();
+        let credentials = Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_string()),
+            None,
+            "e2e-workload",
+        );
+        let workload = config(&endpoint, credentials).load().await;
+
+        let nm = aws_sdk_networkmanager::Client::new(&sdk);
+        let global = nm
+            .create_global_network()
+            .description("e2e")
+            .send()
+            .await
+            .unwrap();
+        let global_id = global
+            .global_network()
+            .unwrap()
+            .global_network_id()
+            .unwrap()
+            .to_string();
+        let document = std::fs::read_to_string(repo(core_policy)).unwrap();
+        let core = nm
+            .create_core_network()
+            .global_network_id(global_id)
+            .policy_document(document)
+            .send()
+            .await
+            .unwrap();
+        let core_network_id = core
+            .core_network()
+            .unwrap()
+            .core_network_id()
+            .unwrap()
+            .to_string();
+
+        let cloud = Self {
+            state_dir,
+            endpoint,
+            sdk,
+            workload,
+            core_network_id,
+        };
+        cloud.settings(json!({"transition_delay_ms": 300, "conflict_during_transition": false}));
+        cloud.deploy(policy, extra);
+        cloud
+    }
+
+    pub fn state(&self) -> &str {
+        self.state_dir.to_str().unwrap()
+    }
+
+    pub fn deploy(&self, policy: Option<&str>, extra: &[&str]) {
+        let core = format!("CoreNetworkId={}", self.core_network_id);
+        let policy_text =
+            policy.map(|p| format!("ResponsePolicy={}", std::fs::read_to_string(repo(p)).unwrap()));
+        let template = repo("template.yaml");
+        let binaries = Path::new(env!("CARGO_BIN_EXE_cwq"))
+            .parent()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        let mut args = vec![
+            "local",
+            "deploy",
+            "--template",
+            template.to_str().unwrap(),
+            "--no-build",
+            "--binary-dir",
+            &binaries,
+            "--schedule-every",
+            "0s",
+            "--state-dir",
+            self.state(),
+            "--parameter-overrides",
+            &core,
+            "VerifyIntervalSeconds=1",
+            "VerifyMaxAttempts=30",
+        ];
+        if let Some(p) = &policy_text {
+            args.push(p);
+        }
+        args.extend_from_slice(extra);
+        let out = cwq(&args);
+        assert!(out.status.success(), "deploy: {}", text(&out));
+    }
+
+    /// The Cloud WAN emulator's settings (merged into the current ones).
+    pub fn settings(&self, changes: Value) {
+        let mut args = vec!["local".to_string(), "faults".into(), "cloudwan".into()];
+        for (key, value) in changes.as_object().unwrap() {
+            let flag = match key.as_str() {
+                "transition_delay_ms" => "--transition-delay-ms",
+                "conflict_during_transition" => "--conflict",
+                "stuck_transitions" => "--stuck",
+                "owner_changes_need_acceptance" => "--owner-changes-need-acceptance",
+                other => panic!("no flag for {other}"),
+            };
+            args.push(flag.into());
+            args.push(value.to_string());
+        }
+        args.extend(["--state-dir".into(), self.state().into()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = cwq(&args);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+
+    pub fn network_manager(&self) -> aws_sdk_networkmanager::Client {
+        aws_sdk_networkmanager::Client::new(&self.sdk)
+    }
+
+    pub fn workload_ec2(&self) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::new(&self.workload)
+    }
+
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.sdk)
+    }
+
+    /// A spoke: a VPC with an instance (and its volume) in the workload account, attached to
+    /// the core network with `tags`; waits until Cloud WAN has placed it.
+    pub async fn spoke(&self, cidr: &str, tags: &[(&str, &str)]) -> Spoke {
+        let ec2 = self.workload_ec2();
+        let vpc = ec2.create_vpc().cidr_block(cidr).send().await.unwrap();
+        let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
+        let subnet_cidr = cidr.replace(".0.0/16", ".1.0/24");
+        let subnet = ec2
+            .create_subnet()
+            .vpc_id(&vpc_id)
+            .cidr_block(subnet_cidr)
+            .send()
+            .await
+            .unwrap();
+        let subnet_id = subnet.subnet().unwrap().subnet_id().unwrap().to_string();
+        let images = ec2.describe_images().owners("amazon").send().await.unwrap();
+        let image = images.images()[0].image_id().unwrap().to_string();
+        let run = ec2
+            .run_instances()
+            .image_id(image)
+            .min_count(1)
+            .max_count(1)
+            .subnet_id(&subnet_id)
+            .send()
+            .await
+            .unwrap();
+        let instance_id = run.instances()[0].instance_id().unwrap().to_string();
+
+        let nm = self.network_manager();
+        let vpc_arn = format!("arn:aws:ec2:{REGION}:{WORKLOAD}:vpc/{vpc_id}");
+        let mut create = nm
+            .create_vpc_attachment()
+            .core_network_id(&self.core_network_id)
+            .vpc_arn(&vpc_arn)
+            .subnet_arns(format!("arn:aws:ec2:{REGION}:{WORKLOAD}:subnet/{subnet_id}"));
+        for (k, v) in tags {
+            create = create.tags(
+                aws_sdk_networkmanager::types::Tag::builder()
+                    .key(*k)
+                    .value(*v)
+                    .build(),
+            );
+        }
+        let created = create.send().await.unwrap();
+        let attachment_id = created
+            .vpc_attachment()
+            .unwrap()
+            .attachment()
+            .unwrap()
+            .attachment_id()
+            .unwrap()
+            .to_string();
+        let spoke = Spoke {
+            vpc_id,
+            instance_id,
+            attachment_id,
+        };
+        for _ in 0..100 {
+            if self.attachment(&spoke).await.0 == "AVAILABLE" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        spoke
+    }
+
+    /// (state, segment, tags) of a spoke's attachment.
+    pub async fn attachment(&self, spoke: &Spoke) -> (String, Option<String>, Vec<(String, String)>) {
+        let got = self
+            .network_manager()
+            .get_vpc_attachment()
+            .attachment_id(&spoke.attachment_id)
+            .send()
+            .await
+            .unwrap();
+        let a = got.vpc_attachment().unwrap().attachment().unwrap();
+        let tags = a
+            .tags()
+            .iter()
+            .map(|t| {
+                (
+                    t.key().unwrap().to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        (
+            a.state().unwrap().as_str().to_string(),
+            a.segment_name().map(str::to_string),
+            tags,
+        )
+    }
+
+    /// Writes the event to a file and delivers it with `cwq local inject --wait`.
+    pub fn inject(&self, event: &Value) -> String {
+        let path = self
+            .state_dir
+            .join(format!("event-{}.json", event["id"].as_str().unwrap_or("x")));
+        std::fs::write(&path, event.to_string()).unwrap();
+        let out = cwq(&[
+            "local",
+            "inject",
+            path.to_str().unwrap(),
+            "--wait",
+            "--state-dir",
+            self.state(),
+        ]);
+        let mut report = text(&out);
+        if !report.contains("SUCCEEDED") {
+            report.push_str(&self.logs());
+        }
+        report
+    }
+
+    /// Every function's log, for a failure's message.
+    pub fn logs(&self) -> String {
+        let mut all = String::new();
+        for entry in std::fs::read_dir(self.state_dir.join("logs"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.starts_with("cwq-") {
+                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(15).collect();
+                all.push_str(&format!(
+                    "\n--- {name}\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                ));
+            }
+        }
+        all
+    }
+
+    /// The journal's state item of an attachment.
+    pub async fn journal_state(&self, attachment_id: &str) -> Option<Value> {
+        let got = self
+            .dynamodb()
+            .get_item()
+            .table_name("cwq-Journal")
+            .key("pk", AttributeValue::S(format!("ATT#{attachment_id}")))
+            .key("sk", AttributeValue::S("STATE".into()))
+            .send()
+            .await
+            .unwrap();
+        got.item()
+            .map(|item| Value::Object(item.iter().map(|(k, v)| (k.clone(), attribute(v))).collect()))
+    }
+
+    /// Every audit item of the journal, oldest first within an incident.
+    pub async fn audit_steps(&self) -> Vec<Value> {
+        let scanned = self
+            .dynamodb()
+            .scan()
+            .table_name("cwq-Journal")
+            .send()
+            .await
+            .unwrap();
+        let mut items: Vec<Value> = scanned
+            .items()
+            .iter()
+            .map(|item| Value::Object(item.iter().map(|(k, v)| (k.clone(), attribute(v))).collect()))
+            .filter(|v| v["pk"].as_str().is_some_and(|pk| pk.starts_with("INC#")) && v["step"].is_string())
+            .collect();
+        items.sort_by(|a, b| a["sk"].as_str().cmp(&b["sk"].as_str()));
+        items
+    }
+
+    /// The snapshots in the workload account that carry `cwq:incident`.
+    pub async fn snapshots(&self) -> Vec<(String, Vec<(String, String)>)> {
+        let described = self
+            .workload_ec2()
+            .describe_snapshots()
+            .owner_ids("self")
+            .send()
+            .await
+            .unwrap();
+        described
+            .snapshots()
+            .iter()
+            .filter(|s| s.tags().iter().any(|t| t.key() == Some("cwq:incident")))
+            .map(|s| {
+                let tags = s
+                    .tags()
+                    .iter()
+                    .map(|t| (t.key().unwrap().to_string(), t.value().unwrap().to_string()))
+                    .collect();
+                (s.snapshot_id().unwrap().to_string(), tags)
+            })
+            .collect()
+    }
+
+    /// Runs the deployed sweep schedule now.
+    pub fn sweep(&self) -> String {
+        text(&cwq(&[
+            "local",
+            "schedule",
+            "SweepFunction.Sweep",
+            "--state-dir",
+            self.state(),
+        ]))
+    }
+}
+
+fn attribute(value: &AttributeValue) -> Value {
+    match value {
+        AttributeValue::S(s) => json!(s),
+        AttributeValue::N(n) => n.parse::<f64>().map_or(Value::Null, |f| json!(f)),
+        AttributeValue::Bool(b) => json!(b),
+        AttributeValue::L(items) => Value::Array(items.iter().map(attribute).collect()),
+        AttributeValue::M(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), attribute(v))).collect()),
+        _ => Value::Null,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Spoke {
+    pub vpc_id: String,
+    pub instance_id: String,
+    pub attachment_id: String,
+}
+
+/// A GuardDuty event for `spoke`'s instance, from one of the example findings.
+pub fn finding(example: &str, spoke: &Spoke, id: &str, severity: Option<f64>, kind: Option<&str>) -> Value {
+    let text = std::fs::read_to_string(repo(&format!("examples/findings/{example}.json"))).unwrap();
+    let mut event: Value = serde_json::from_str(&text).unwrap();
+    event["id"] = json!(format!("event-{id}"));
+    event["region"] = json!(REGION);
+    let detail = &mut event["detail"];
+    detail["id"] = json!(format!("{id:0>32}"));
+    detail["accountId"] = json!(WORKLOAD);
+    detail["region"] = json!(REGION);
+    detail["resource"]["instanceDetails"]["instanceId"] = json!(spoke.instance_id);
+    detail["resource"]["instanceDetails"]["networkInterfaces"][0]["vpcId"] = json!(spoke.vpc_id);
+    if let Some(severity) = severity {
+        detail["severity"] = json!(severity);
+    }
+    if let Some(kind) = kind {
+        detail["type"] = json!(kind);
+    }
+    event
+}
