@@ -6,7 +6,8 @@
 
 mod common;
 
-use common::{finding, Cloud, SEED_CORE};
+use common::{finding, policy_variant, repo, Cloud, OVERLAY_CORE, SEED_CORE};
+use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_demonstration_in_rewrite_mode() {
@@ -56,4 +57,234 @@ async fn the_seed_demonstration_in_rewrite_mode() {
     ] {
         assert!(tags.iter().any(|(k, _)| k == key), "{key} missing: {tags:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_policy_in_overlay_mode() {
+    let cloud = Cloud::start("overlay", OVERLAY_CORE, None, &[]).await;
+    let crypto = cloud
+        .spoke("10.1.0.0/16", &[("Name", "app"), ("domain", "hub")])
+        .await;
+    let caller = cloud.spoke("10.2.0.0/16", &[]).await;
+    let critical = cloud.spoke("10.3.0.0/16", &[]).await;
+
+    let bitcoin = finding("bitcoin-tool-high", &crypto, "ovl1", None, None);
+    assert!(cloud.inject(&bitcoin).contains("SUCCEEDED"));
+    let out = cloud.inject(&finding(
+        "malicious-ip-caller-medium",
+        &caller,
+        "ovl2",
+        None,
+        None,
+    ));
+    assert!(out.contains("SUCCEEDED"), "{out}");
+    let (_, segment, tags) = cloud.attachment(&crypto).await;
+    assert_eq!(segment.as_deref(), Some("blocked"));
+    for owned in [("Name", "app"), ("domain", "hub"), ("quarantine", "blocked")] {
+        assert!(
+            tags.contains(&(owned.0.into(), owned.1.into())),
+            "{owned:?} in {tags:?}"
+        );
+    }
+    assert_eq!(cloud.attachment(&caller).await.1.as_deref(), Some("inspected"));
+    assert_eq!(cloud.tag_calls(&crypto.attachment_id), 1);
+
+    // Severity 9.5: contained with no automatic expiry (the seed sample crashes here).
+    let out = cloud.inject(&finding(
+        "metadata-dns-rebind-critical",
+        &critical,
+        "ovl3",
+        None,
+        None,
+    ));
+    assert!(out.contains("SUCCEEDED"), "{out}");
+    assert_eq!(cloud.attachment(&critical).await.1.as_deref(), Some("blocked"));
+    let journal = cloud.journal_state(&critical.attachment_id).await.unwrap();
+    assert_eq!(
+        (journal["status"].as_str(), journal["expiry"].as_str()),
+        (Some("QUARANTINED"), Some("manual"))
+    );
+
+    // A Low finding after the High one changes nothing (it joins the quarantine).
+    let low = finding(
+        "bitcoin-tool-high",
+        &crypto,
+        "ovl4",
+        Some(2.0),
+        Some("Recon:EC2/Portscan"),
+    );
+    assert!(cloud.inject(&low).contains("SUCCEEDED"));
+    // The same finding delivered twice: one tag change, one snapshot set.
+    assert!(cloud.inject(&bitcoin).contains("SUCCEEDED"));
+    assert_eq!(cloud.attachment(&crypto).await.1.as_deref(), Some("blocked"));
+    assert_eq!(cloud.tag_calls(&crypto.attachment_id), 1, "no second tag change");
+    assert_eq!(cloud.snapshots().await.len(), 3, "one set per incident");
+    let steps = cloud.audit_steps().await;
+    let decisions: Vec<&str> = steps
+        .iter()
+        .filter(|s| s["step"] == "Decided")
+        .filter_map(|s| s["detail"]["decision"].as_str())
+        .collect();
+    assert_eq!(
+        decisions.iter().filter(|d| **d == "AlreadyContained").count(),
+        2,
+        "{decisions:?}"
+    );
+    assert!(steps
+        .iter()
+        .any(|s| s["step"] == "Quarantined" && s["detail"]["time_to_contain_seconds"].is_number()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protected_sample_and_non_ec2_findings_change_nothing() {
+    let cloud = Cloud::start("protect", OVERLAY_CORE, None, &[]).await;
+    let inspection = cloud.spoke("10.9.0.0/16", &[("domain", "hub")]).await;
+    let vpc = inspection.vpc_id.clone();
+    let policy = policy_variant("policy/default.toml", "protected", |t| {
+        t.replace("vpcs = []", &format!("vpcs = [\"{vpc}\"]"))
+    });
+    cloud.deploy(Some(&policy), &[]);
+
+    let out = cloud.inject(&finding(
+        "bitcoin-tool-high",
+        &inspection,
+        "prot1",
+        Some(9.9),
+        None,
+    ));
+    assert!(out.contains("SUCCEEDED"), "{out}");
+    let mut sample = finding("bitcoin-tool-high", &inspection, "prot2", None, None);
+    sample["detail"]["service"]["additionalInfo"] = json!({"sample": true});
+    assert!(cloud.inject(&sample).contains("SUCCEEDED"));
+    // An S3 finding: the rule does not deliver it; started by hand, Enrich records it.
+    let s3: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("fixtures/guardduty/neg-iamuser-tor-ipcaller.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(cloud.inject(&s3).contains("No deployed rule matches"));
+    assert!(cloud
+        .run("QuarantineStateMachine", "by-hand-s3", &s3)
+        .await
+        .starts_with("SUCCEEDED"));
+
+    assert_eq!(cloud.attachment(&inspection).await.1.as_deref(), Some("hub"));
+    assert_eq!(cloud.tag_calls(&inspection.attachment_id), 0);
+    assert!(cloud.snapshots().await.is_empty());
+    let steps = cloud.audit_steps().await;
+    let reasons: Vec<&str> = steps
+        .iter()
+        .filter_map(|s| s["detail"]["decision"].as_str())
+        .collect();
+    for expected in ["Protected", "IgnoredSample", "NotApplicable"] {
+        assert!(reasons.contains(&expected), "{expected} in {reasons:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_and_manual_release_restore_the_tags_exactly() {
+    // Overlay: Medium quarantines for 2 s; Critical waits for an operator.
+    let short = policy_variant("policy/default.toml", "short", |t| {
+        t.replace("duration = \"4h\"", "duration = \"2s\"")
+    });
+    let cloud = Cloud::start("expiry", OVERLAY_CORE, Some(&short), &[]).await;
+    let spoke = cloud
+        .spoke("10.1.0.0/16", &[("Name", "app"), ("domain", "hub")])
+        .await;
+    let manual = cloud.spoke("10.2.0.0/16", &[("Name", "db")]).await;
+    let before = cloud.attachment(&spoke).await.2;
+    let manual_before = cloud.attachment(&manual).await.2;
+    assert!(cloud
+        .inject(&finding("malicious-ip-caller-medium", &spoke, "exp1", None, None))
+        .contains("SUCCEEDED"));
+    assert!(cloud
+        .inject(&finding(
+            "metadata-dns-rebind-critical",
+            &manual,
+            "exp2",
+            None,
+            None
+        ))
+        .contains("SUCCEEDED"));
+    assert_eq!(cloud.attachment(&spoke).await.1.as_deref(), Some("inspected"));
+
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let swept = cloud.sweep();
+    assert!(
+        swept.contains(&format!("release-{}", spoke.attachment_id)),
+        "{swept}"
+    );
+    assert!(
+        !swept.contains(&manual.attachment_id),
+        "manual release never expires: {swept}"
+    );
+    let released = cloud.wait_status(&spoke.attachment_id, "RELEASED").await;
+    assert_eq!(released["segment"], "inspected");
+    let (state, segment, tags) = cloud.attachment(&spoke).await;
+    assert_eq!((state.as_str(), segment.as_deref()), ("AVAILABLE", Some("hub")));
+    assert_eq!(tags, before, "exactly the tags from before");
+    // A second sweep starts nothing new.
+    assert!(!cloud.sweep().contains(&spoke.attachment_id));
+
+    // Manual release through the release state machine.
+    let request = json!({"attachment_id": manual.attachment_id, "reason": "manual", "note": "e2e"});
+    assert!(cloud
+        .run("ReleaseStateMachine", "manual-1", &request)
+        .await
+        .starts_with("SUCCEEDED"));
+    assert_eq!(
+        cloud.journal_state(&manual.attachment_id).await.unwrap()["status"],
+        "RELEASED"
+    );
+    assert_eq!(cloud.attachment(&manual).await.2, manual_before);
+    // Releasing what is not quarantined fails by name.
+    let again = cloud.run("ReleaseStateMachine", "manual-2", &request).await;
+    assert!(
+        again.starts_with("SUCCEEDED"),
+        "released twice is a no-op: {again}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewrite_mode_puts_back_the_previous_value_or_its_absence() {
+    let short = policy_variant("policy/seed-compatible.toml", "short-seed", |t| {
+        t.replace("duration = \"24h\"", "duration = \"2s\"")
+    });
+    let cloud = Cloud::start("rewrite", SEED_CORE, Some(&short), &[]).await;
+    let with_value = cloud
+        .spoke("10.1.0.0/16", &[("domain", "hub"), ("Name", "web")])
+        .await;
+    let without = cloud.spoke("10.2.0.0/16", &[("Name", "api")]).await;
+    let (before_with, before_without) = (
+        cloud.attachment(&with_value).await.2,
+        cloud.attachment(&without).await.2,
+    );
+    for (spoke, id) in [(&with_value, "rw1"), (&without, "rw2")] {
+        let out = cloud.inject(&finding("malicious-ip-caller-medium", spoke, id, None, None));
+        assert!(out.contains("SUCCEEDED"), "{out}");
+        assert_eq!(cloud.attachment(spoke).await.1.as_deref(), Some("onlyshared"));
+    }
+    assert_eq!(
+        cloud.journal_state(&with_value.attachment_id).await.unwrap()["previous_value"],
+        "hub"
+    );
+    assert_eq!(
+        cloud.journal_state(&without.attachment_id).await.unwrap()["previous_value"],
+        Value::Null
+    );
+
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    cloud.sweep();
+    cloud.wait_status(&with_value.attachment_id, "RELEASED").await;
+    cloud.wait_status(&without.attachment_id, "RELEASED").await;
+    assert_eq!(
+        cloud.attachment(&with_value).await.2,
+        before_with,
+        "domain=hub is back"
+    );
+    assert_eq!(
+        cloud.attachment(&without).await.2,
+        before_without,
+        "domain is gone again"
+    );
+    assert_eq!(cloud.attachment(&without).await.1.as_deref(), Some("hub"));
 }

@@ -20,6 +20,14 @@ pub fn repo(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
+/// A response policy derived from a shipped one, written to a temporary file.
+pub fn policy_variant(base: &str, name: &str, edit: impl Fn(String) -> String) -> String {
+    let text = edit(std::fs::read_to_string(repo(base)).unwrap());
+    let path = std::env::temp_dir().join(format!("cwq-policy-{name}-{}.toml", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
 pub fn cwq(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cwq"))
         .args(args)
@@ -409,6 +417,74 @@ impl Cloud {
                 (s.snapshot_id().unwrap().to_string(), tags)
             })
             .collect()
+    }
+
+    pub fn step_functions(&self) -> aws_sdk_sfn::Client {
+        aws_sdk_sfn::Client::new(&self.sdk)
+    }
+
+    /// Starts an execution of a deployed state machine directly and waits for its status.
+    pub async fn run(&self, machine: &str, name: &str, input: &Value) -> String {
+        let sfn = self.step_functions();
+        let arn = format!("arn:aws:states:{REGION}:{OWNER}:stateMachine:cwq-{machine}");
+        let started = sfn
+            .start_execution()
+            .state_machine_arn(arn)
+            .name(name)
+            .input(input.to_string())
+            .send()
+            .await
+            .unwrap();
+        for _ in 0..600 {
+            let d = sfn
+                .describe_execution()
+                .execution_arn(started.execution_arn())
+                .send()
+                .await
+                .unwrap();
+            if d.status().as_str() != "RUNNING" {
+                return format!(
+                    "{} {} {}",
+                    d.status().as_str(),
+                    d.error().unwrap_or_default(),
+                    d.cause().unwrap_or_default()
+                );
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("execution {name} still running after 60 s");
+    }
+
+    /// The mutating Network Manager calls the emulator logged for an attachment.
+    pub fn tag_calls(&self, attachment_id: &str) -> usize {
+        let out = cwq(&["local", "calls", "--output", "json", "--state-dir", self.state()]);
+        let calls: Value = serde_json::from_slice(&out.stdout).unwrap();
+        calls
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| {
+                matches!(c["operation"].as_str(), Some("TagResource" | "UntagResource"))
+                    && c["path"].as_str().unwrap_or_default().contains(attachment_id)
+            })
+            .count()
+    }
+
+    /// Waits until the journal shows `status` for the attachment.
+    pub async fn wait_status(&self, attachment_id: &str, status: &str) -> Value {
+        for _ in 0..300 {
+            if let Some(state) = self.journal_state(attachment_id).await {
+                if state["status"] == status {
+                    return state;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!(
+            "{attachment_id} never became {status}: {:?}\n{}",
+            self.journal_state(attachment_id).await,
+            self.logs()
+        );
     }
 
     /// Runs the deployed sweep schedule now.

@@ -229,6 +229,11 @@ pub fn decide(s: &Situation<'_>, policy: &ResponsePolicy, core: &CoreNetworkPoli
     }
     let Some((segment, hold)) = target else {
         let why = format!("severity {severity} ({}) calls for no move", severity.band());
+        // Already held by cwq: the finding joins that quarantine.
+        if let Some(q) = s.quarantine {
+            let why = format!("already quarantined in {} until {}; {why}", q.segment, q.expiry);
+            return Decision::none(NoAction::AlreadyContained, why, fired);
+        }
         return Decision::none(NoAction::BelowThreshold, why, fired);
     };
     let expiry = Expiry::from_hold(hold, s.now);

@@ -1,0 +1,140 @@
+//! template.yaml and the ASL agree: every `${Placeholder}` in a state machine definition has a
+//! DefinitionSubstitution and every substitution is used; every Lambda placeholder names a
+//! function of the template whose binary this workspace builds; every Task retries and the
+//! quarantine machine compensates after a change.
+
+#![allow(clippy::unwrap_used)] // a test that cannot read its input should stop there
+
+use cwq_localcloud::deploy::{load_template, placeholders};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tasks<'a>(states: &'a Value, out: &mut Vec<(&'a str, &'a Value)>) {
+    for (name, state) in states.as_object().unwrap() {
+        if state["Type"] == "Task" {
+            out.push((name, state));
+        }
+        for branch in state["Branches"].as_array().into_iter().flatten() {
+            tasks(&branch["States"], out);
+        }
+    }
+}
+
+#[test]
+fn every_placeholder_has_a_substitution_and_every_lambda_a_binary() {
+    let template = load_template(&root().join("template.yaml")).unwrap();
+    let resources = template["Resources"].as_object().unwrap();
+    let machines: Vec<(&String, &Value)> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::StateMachine")
+        .collect();
+    assert_eq!(machines.len(), 2);
+    let binaries = Path::new(env!("CARGO_BIN_EXE_cwq")).parent().unwrap();
+    for (name, machine) in machines {
+        let properties = &machine["Properties"];
+        assert_eq!(properties["Type"], "STANDARD", "{name}");
+        let text =
+            std::fs::read_to_string(root().join(properties["DefinitionUri"].as_str().unwrap())).unwrap();
+        let definition: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: the ASL is not JSON: {e}"));
+        let used: BTreeSet<String> = placeholders(&text).into_iter().collect();
+        let substitutions = properties["DefinitionSubstitutions"].as_object().unwrap();
+        let given: BTreeSet<String> = substitutions.keys().cloned().collect();
+        assert_eq!(
+            used, given,
+            "{name}: placeholders and DefinitionSubstitutions differ"
+        );
+
+        for (key, value) in substitutions {
+            let target = value["Fn::GetAtt"][0]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}.{key}: not a GetAtt"));
+            let function = &resources[target];
+            assert_eq!(function["Type"], "AWS::Serverless::Function", "{name}.{key}");
+            let code_uri = function["Properties"]["CodeUri"].as_str().unwrap();
+            let manifest = std::fs::read_to_string(root().join(code_uri).join("Cargo.toml")).unwrap();
+            let package: toml::Value = toml::from_str(&manifest).unwrap();
+            let binary = package["package"]["name"].as_str().unwrap();
+            assert!(
+                binaries.join(binary).is_file(),
+                "{name}.{key}: {binary} is not built by the workspace"
+            );
+            assert_eq!(
+                function["Metadata"]["BuildMethod"], "rust-cargolambda",
+                "{target}"
+            );
+        }
+
+        let mut found = Vec::new();
+        tasks(&definition["States"], &mut found);
+        assert!(!found.is_empty());
+        for (state, task) in found {
+            let retried: Vec<&str> = task["Retry"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|r| r["ErrorEquals"].as_array().unwrap())
+                .filter_map(Value::as_str)
+                .collect();
+            assert!(
+                retried.contains(&"Transient") && retried.contains(&"Lambda.ServiceException"),
+                "{name}/{state}: {retried:?}"
+            );
+        }
+    }
+    let quarantine: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("statemachine/quarantine.asl.json")).unwrap(),
+    )
+    .unwrap();
+    let contain = &quarantine["States"]["Contain and preserve"];
+    assert_eq!(contain["Catch"][0]["Next"], "Compensate");
+    assert_eq!(
+        quarantine["States"]["Compensate"]["Resource"],
+        "${ReleaseFunctionArn}"
+    );
+}
+
+#[test]
+fn every_function_has_its_own_role_and_no_wildcard_action() {
+    let template = load_template(&root().join("template.yaml")).unwrap();
+    for (name, resource) in template["Resources"].as_object().unwrap() {
+        if resource["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        let statements = resource["Properties"]["Policies"][0]["Statement"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}: no inline policy"));
+        for statement in statements {
+            let actions: Vec<&str> = match &statement["Action"] {
+                Value::String(a) => vec![a.as_str()],
+                Value::Array(list) => list.iter().filter_map(Value::as_str).collect(),
+                _ => panic!("{name}: no Action"),
+            };
+            assert!(
+                actions.iter().all(|a| *a != "*" && !a.ends_with(":*")),
+                "{name}: {actions:?}"
+            );
+            if statement["Resource"] == "*" {
+                let readonly = ["networkmanager:ListAttachments", "ec2:DescribeInstances"];
+                assert!(
+                    actions.iter().all(|a| readonly.contains(a)),
+                    "{name}: a mutating action on *: {actions:?}"
+                );
+            }
+            if actions.iter().any(|a| {
+                a.starts_with("networkmanager:TagResource") || a.starts_with("networkmanager:UntagResource")
+            }) {
+                let resource = serde_json::to_string(&statement["Resource"]).unwrap();
+                assert!(
+                    resource.contains(":attachment/*"),
+                    "{name}: tagging beyond attachments: {resource}"
+                );
+            }
+        }
+    }
+}
