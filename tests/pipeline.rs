@@ -89,14 +89,11 @@ async fn the_default_policy_in_overlay_mode() {
     assert_eq!(cloud.attachment(&caller).await.1.as_deref(), Some("inspected"));
     assert_eq!(cloud.tag_calls(&crypto.attachment_id), 1);
 
-    // Severity 9.5: contained with no automatic expiry (the seed sample crashes here).
-    let out = cloud.inject(&finding(
-        "metadata-dns-rebind-critical",
-        &critical,
-        "ovl3",
-        None,
-        None,
-    ));
+    // Severity 9.5: contained with no automatic expiry (the seed sample crashes here). This
+    // finding lists no network interface: enrich asks EC2, through the workload role.
+    let mut rebind = finding("metadata-dns-rebind-critical", &critical, "ovl3", None, None);
+    rebind["detail"]["resource"]["instanceDetails"]["networkInterfaces"] = json!([]);
+    let out = cloud.inject(&rebind);
     assert!(out.contains("SUCCEEDED"), "{out}");
     assert_eq!(cloud.attachment(&critical).await.1.as_deref(), Some("blocked"));
     let journal = cloud.journal_state(&critical.attachment_id).await.unwrap();
