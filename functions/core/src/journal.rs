@@ -223,31 +223,19 @@ impl Journal {
             "at": now_rfc3339(),
             "ttl": ttl_after_retention(),
         });
+        self.put(&item, "audit").await
+    }
+
+    /// Writes an item that nothing else writes concurrently (audit, snapshot ids, moves).
+    async fn put(&self, item: &Value, what: &str) -> Result<(), HandlerError> {
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item_of(&item)))
+            .set_item(Some(item_of(item)))
             .send()
             .await
-            .map_err(|e| HandlerError::from_sdk("journal audit PutItem", e))?;
+            .map_err(|e| HandlerError::from_sdk(&format!("journal PutItem {what}"), e))?;
         Ok(())
-    }
-
-    /// The audit trail of an incident, oldest first.
-    pub async fn trail(&self, incident_id: &str) -> Result<Vec<Value>, HandlerError> {
-        let items = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(format!("INC#{incident_id}")))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| HandlerError::from_sdk("journal Query", e))?;
-        Ok(items.iter().map(value_of).collect())
     }
 
     /// The snapshot ids an incident already took (empty: none yet).
@@ -272,14 +260,7 @@ impl Journal {
 
     pub async fn record_snapshots(&self, incident_id: &str, ids: &[String]) -> Result<(), HandlerError> {
         let item = serde_json::json!({"pk": format!("INC#{incident_id}"), "sk": "SNAPSHOTS", "ids": ids, "at": now_rfc3339()});
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item_of(&item)))
-            .send()
-            .await
-            .map_err(|e| HandlerError::from_sdk("journal PutItem snapshots", e))?;
-        Ok(())
+        self.put(&item, "snapshots").await
     }
 
     /// Records that this finding (id + updatedAt) is handled; false if it already was.
@@ -310,14 +291,7 @@ impl Journal {
         let now = OffsetDateTime::now_utc();
         let item = serde_json::json!({"pk": "MOVES", "sk": format!("{:013}#{attachment_id}", now.unix_timestamp() * 1000),
                                       "account": account, "ttl": ttl_after_retention()});
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item_of(&item)))
-            .send()
-            .await
-            .map_err(|e| HandlerError::from_sdk("journal move PutItem", e))?;
-        Ok(())
+        self.put(&item, "move").await
     }
 
     /// Moves since `since`, overall and in `account`.
@@ -368,28 +342,6 @@ impl Journal {
             .collect::<Result<Vec<_>, _>>()
             .await
             .map_err(|e| HandlerError::from_sdk("journal Query expiry", e))?;
-        items
-            .iter()
-            .map(|item| {
-                serde_json::from_value(value_of(item)).map_err(|e| HandlerError::Failed(e.to_string()))
-            })
-            .collect()
-    }
-
-    /// Every attachment state item (for `cwq status`).
-    pub async fn states(&self) -> Result<Vec<AttachmentRecord>, HandlerError> {
-        let items = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .filter_expression("sk = :state")
-            .expression_attribute_values(":state", AttributeValue::S("STATE".into()))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| HandlerError::from_sdk("journal Scan", e))?;
         items
             .iter()
             .map(|item| {
