@@ -606,21 +606,25 @@ impl CloudWan {
         Ok(())
     }
 
-    fn accept_attachment(&mut self, request: &ApiRequest, id: &str) -> Result<Value, ApiError> {
-        let record = self.attachment(id)?;
-        let core_owner = self.core(&record.core_network_id)?.owner.clone();
-        if request.account != core_owner {
+    /// Accepting and rejecting are the core network owner's.
+    fn require_core_owner(&self, request: &ApiRequest, id: &str, verb: &str) -> Result<(), ApiError> {
+        let core_owner = &self.core(&self.attachment(id)?.core_network_id)?.owner;
+        if &request.account != core_owner {
             return Err(ApiError::access_denied(format!(
-                "only the core network owner {core_owner} may accept {id}"
+                "only the core network owner {core_owner} may {verb} {id}"
             )));
         }
+        Ok(())
+    }
+
+    fn accept_attachment(&mut self, request: &ApiRequest, id: &str) -> Result<Value, ApiError> {
+        self.require_core_owner(request, id, "accept")?;
+        let record = self.attachment(id)?;
         let state = record.state;
         let proposed = record.proposed.clone();
         match (state, proposed) {
             ("PENDING_ATTACHMENT_ACCEPTANCE", Some(p)) => {
-                let record = self.attachment_mut(id)?;
-                record.state = "CREATING";
-                record.proposed = None;
+                self.attachment_mut(id)?.proposed = None;
                 self.start_transition(id, "CREATING", Some(p.placement));
             }
             ("PENDING_TAG_ACCEPTANCE", Some(p)) => {
@@ -640,13 +644,7 @@ impl CloudWan {
     }
 
     fn reject_attachment(&mut self, request: &ApiRequest, id: &str) -> Result<Value, ApiError> {
-        let record = self.attachment(id)?;
-        let core_owner = self.core(&record.core_network_id)?.owner.clone();
-        if request.account != core_owner {
-            return Err(ApiError::access_denied(format!(
-                "only the core network owner {core_owner} may reject {id}"
-            )));
-        }
+        self.require_core_owner(request, id, "reject")?;
         let record = self.attachment_mut(id)?;
         match record.state {
             "PENDING_ATTACHMENT_ACCEPTANCE" => record.state = "REJECTED",
