@@ -27,6 +27,15 @@ impl CliError {
         }
     }
 
+    /// Nothing to act on: the VPC, attachment, incident or execution is unknown to cwq, or not
+    /// in a state the command applies to (e.g. releasing what is not quarantined): exit code 3.
+    pub fn refused(message: impl fmt::Display) -> Self {
+        Self {
+            code: 3,
+            message: message.to_string(),
+        }
+    }
+
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(self.code)
     }

@@ -144,7 +144,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
 }
 
 /// target/cwq-local beside the build that holds this binary (target/debug/cwq).
-fn default_state_dir() -> PathBuf {
+pub(crate) fn default_state_dir() -> PathBuf {
     let exe = std::env::current_exe().ok();
     let target = exe.as_deref().and_then(Path::parent).and_then(Path::parent);
     target
@@ -157,7 +157,7 @@ fn running(state_dir: &Path) -> Option<StateFile> {
     StateFile::read(state_dir).filter(|state| process_alive(state.pid))
 }
 
-fn require_running(state_dir: &Path) -> Result<StateFile, CliError> {
+pub(crate) fn require_running(state_dir: &Path) -> Result<StateFile, CliError> {
     running(state_dir).ok_or_else(|| {
         CliError::failed(format!(
             "the local cloud is not running (state in {}); start it with `cwq local up`",
@@ -175,6 +175,17 @@ async fn up(state_dir: &Path, port: u16) -> Result<(), CliError> {
         );
         return Ok(());
     }
+    let (endpoint, took) = start(state_dir, port).await?;
+    println!(
+        "The local cloud is up at {endpoint} ({:.1} s). Point the AWS CLI and SDKs at it with:",
+        took.as_secs_f64()
+    );
+    println!("  eval \"$(cwq local env)\"");
+    Ok(())
+}
+
+/// Starts `cwq local serve` in the background; returns its endpoint once healthy.
+pub(crate) async fn start(state_dir: &Path, port: u16) -> Result<(String, Duration), CliError> {
     if port_in_use(port) {
         return Err(CliError::failed(format!(
             "127.0.0.1:{port} is taken by another program; choose one with --port"
@@ -236,12 +247,7 @@ async fn up(state_dir: &Path, port: u16) -> Result<(), CliError> {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    println!(
-        "The local cloud is up at {endpoint} ({:.1} s). Point the AWS CLI and SDKs at it with:",
-        started.elapsed().as_secs_f64()
-    );
-    println!("  eval \"$(cwq local env)\"");
-    Ok(())
+    Ok((endpoint, started.elapsed()))
 }
 
 async fn serve(state_dir: &Path, port: u16) -> Result<(), CliError> {
@@ -280,9 +286,17 @@ async fn serve(state_dir: &Path, port: u16) -> Result<(), CliError> {
 }
 
 async fn down(state_dir: &Path) -> Result<(), CliError> {
+    match stop(state_dir).await? {
+        Some(endpoint) => println!("The local cloud at {endpoint} is stopped."),
+        None => println!("The local cloud is not running."),
+    }
+    Ok(())
+}
+
+/// Stops the local cloud and waits until its ports are free; its endpoint, if it ran.
+pub(crate) async fn stop(state_dir: &Path) -> Result<Option<String>, CliError> {
     let Some(state) = StateFile::read(state_dir) else {
-        println!("The local cloud is not running.");
-        return Ok(());
+        return Ok(None);
     };
     if process_alive(state.pid) {
         let _ = admin(&state.endpoint_url(), "POST", "shutdown", None).await;
@@ -311,8 +325,7 @@ async fn down(state_dir: &Path) -> Result<(), CliError> {
             "stopped, but 127.0.0.1:{port} is still bound"
         )));
     }
-    println!("The local cloud at {} is stopped.", state.endpoint_url());
-    Ok(())
+    Ok(Some(state.endpoint_url()))
 }
 
 async fn status(state_dir: &Path, output: Output) -> Result<(), CliError> {
@@ -538,23 +551,23 @@ async fn observe(state_dir: &Path, what: &'static str, output: Output) -> Result
 }
 
 #[derive(Debug, clap::Args)]
-struct DeployArgs {
+pub(crate) struct DeployArgs {
     #[arg(long, default_value = "template.yaml")]
-    template: PathBuf,
+    pub template: PathBuf,
     /// Template parameters, e.g. CoreNetworkId=core-network-0a1b….
     #[arg(long, num_args = 1.., value_name = "KEY=VALUE")]
-    parameter_overrides: Vec<String>,
+    pub parameter_overrides: Vec<String>,
     #[arg(long, default_value = "cwq")]
-    stack_name: String,
+    pub stack_name: String,
     /// Where the functions' binaries are (default: the cargo target's debug directory).
     #[arg(long)]
-    binary_dir: Option<PathBuf>,
+    pub binary_dir: Option<PathBuf>,
     /// Use the binaries as they are instead of running `cargo build` first.
     #[arg(long)]
-    no_build: bool,
+    pub no_build: bool,
     /// How often scheduled functions run locally (`rate(…)` schedules); 0s: on demand only.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-    schedule_every: Duration,
+    pub schedule_every: Duration,
 }
 
 /// The debug output directory of the cargo workspace that holds `dir`.
@@ -577,6 +590,15 @@ fn cargo_debug_dir(dir: &Path) -> Result<PathBuf, CliError> {
 }
 
 async fn deploy(state_dir: &Path, args: DeployArgs) -> Result<(), CliError> {
+    let deployment = deploy_stack(state_dir, &args).await?;
+    let endpoint = require_running(state_dir)?.endpoint_url();
+    println!("Deployed {} to {endpoint}:", args.template.display());
+    print_deployment(&deployment);
+    Ok(())
+}
+
+/// Builds the template's functions (unless told not to), deploys it and records it.
+pub(crate) async fn deploy_stack(state_dir: &Path, args: &DeployArgs) -> Result<Deployment, CliError> {
     let state = require_running(state_dir)?;
     let mut overrides = std::collections::BTreeMap::new();
     for pair in &args.parameter_overrides {
@@ -601,7 +623,7 @@ async fn deploy(state_dir: &Path, args: DeployArgs) -> Result<(), CliError> {
     if !args.no_build && !binaries.is_empty() {
         eprintln!("Building {}", binaries.join(", "));
         let mut build = std::process::Command::new("cargo");
-        build.args(["build", "--quiet"]).current_dir(&template_dir);
+        build.args(["build", "--quiet", "--workspace"]).current_dir(&template_dir);
         for binary in &binaries {
             build.args(["--bin", binary]);
         }
@@ -612,14 +634,14 @@ async fn deploy(state_dir: &Path, args: DeployArgs) -> Result<(), CliError> {
             return Err(CliError::failed("cargo build failed"));
         }
     }
-    let binary_dir = match args.binary_dir {
+    let binary_dir = match args.binary_dir.clone() {
         Some(dir) => dir,
         None => cargo_debug_dir(&template_dir)?,
     };
     let options = DeployOptions {
         template: args.template.clone(),
         parameter_overrides: overrides,
-        stack_name: args.stack_name,
+        stack_name: args.stack_name.clone(),
         binary_dir,
         schedule_every: Some(args.schedule_every).filter(|d| !d.is_zero()),
     };
@@ -630,11 +652,10 @@ async fn deploy(state_dir: &Path, args: DeployArgs) -> Result<(), CliError> {
             other => CliError::failed(other),
         })?;
     deployment.write(state_dir).map_err(CliError::failed)?;
-    println!(
-        "Deployed {} to {}:",
-        args.template.display(),
-        state.endpoint_url()
-    );
+    Ok(deployment)
+}
+
+fn print_deployment(deployment: &Deployment) {
     for c in &deployment.created {
         println!("  {:<28} {:<32} {}", c.logical_id, c.resource_type, c.physical_id);
     }
@@ -655,7 +676,6 @@ async fn deploy(state_dir: &Path, args: DeployArgs) -> Result<(), CliError> {
             .collect();
         println!("  not emulated: {}", names.join(", "));
     }
-    Ok(())
 }
 
 async fn inject(state_dir: &Path, event_path: &Path, wait: bool) -> Result<(), CliError> {

@@ -1,17 +1,30 @@
 //! `cwq`, the operator CLI. One module per verb; this file only dispatches.
 
+mod demo;
 mod error;
 mod local;
+mod operator;
+mod policy_check;
+mod release;
+mod restart;
+mod show;
 mod simulate;
+mod status;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 const EXIT_CODES: &str = "\
+Where: without --local, the AWS SDK's default chain (environment, --profile, SSO, instance role)
+and --region; AWS_ENDPOINT_URL is honoured. --stack names the deployment (default cwq).
+
 Exit codes:
   0  done (for simulate: a decision was made, including \"no action\")
-  1  the operation failed
-  2  invalid input: usage, an unreadable or invalid finding, response policy or core network policy";
+  1  the operation failed (AWS error, failed execution, policy check found problems, cancelled)
+  2  invalid input: usage, an unreadable or invalid finding, response policy or core network
+     policy, or a change without --yes when standard input is not a terminal
+  3  nothing to act on: the VPC, attachment, incident or execution is unknown to cwq, or not in
+     a state the command applies to (e.g. releasing what is not quarantined)";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -30,8 +43,28 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The quarantines in effect (or all, with --all).
+    Status(status::Args),
+    /// An incident's timeline: finding, decision and why, each step, snapshots, release.
+    Show(show::Args),
+    /// Release a quarantined VPC now (runs the release state machine and waits).
+    Release(release::ReleaseArgs),
+    /// Keep a quarantined VPC longer.
+    Extend(release::ExtendArgs),
+    /// Finish a failed execution: redrive, or a new execution that resumes from the journal.
+    Restart(restart::Args),
+    /// Check a response policy against a core network policy.
+    Policy(policy_check::Args),
     Simulate(simulate::Args),
+    /// The whole pipeline on the local cloud, end to end, in about two minutes.
+    Demo(demo::Args),
     Local(local::Args),
+}
+
+fn block_on(verb: impl std::future::Future<Output = Result<(), error::CliError>>) -> Result<(), error::CliError> {
+    tokio::runtime::Runtime::new()
+        .map_err(error::CliError::failed)?
+        .block_on(verb)
 }
 
 fn main() -> ExitCode {
@@ -39,6 +72,13 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Simulate(args) => simulate::run(args),
         Command::Local(args) => local::run(args),
+        Command::Demo(args) => demo::run(args),
+        Command::Status(args) => block_on(status::run(args)),
+        Command::Show(args) => block_on(show::run(args)),
+        Command::Release(args) => block_on(release::release(args)),
+        Command::Extend(args) => block_on(release::extend(args)),
+        Command::Restart(args) => block_on(restart::run(args)),
+        Command::Policy(args) => block_on(policy_check::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -160,7 +160,7 @@ async fn protected_sample_and_non_ec2_findings_change_nothing() {
     .unwrap();
     assert!(cloud.inject(&s3).contains("No deployed rule matches"));
     assert!(cloud
-        .run("QuarantineStateMachine", "by-hand-s3", &s3)
+        .run("quarantine", "by-hand-s3", &s3)
         .await
         .starts_with("SUCCEEDED"));
 
@@ -225,7 +225,7 @@ async fn expiry_and_manual_release_restore_the_tags_exactly() {
     // Manual release through the release state machine.
     let request = json!({"attachment_id": manual.attachment_id, "reason": "manual", "note": "e2e"});
     assert!(cloud
-        .run("ReleaseStateMachine", "manual-1", &request)
+        .run("release", "manual-1", &request)
         .await
         .starts_with("SUCCEEDED"));
     assert_eq!(
@@ -234,7 +234,7 @@ async fn expiry_and_manual_release_restore_the_tags_exactly() {
     );
     assert_eq!(cloud.attachment(&manual).await.2, manual_before);
     // Releasing what is not quarantined fails by name.
-    let again = cloud.run("ReleaseStateMachine", "manual-2", &request).await;
+    let again = cloud.run("release", "manual-2", &request).await;
     assert!(
         again.starts_with("SUCCEEDED"),
         "released twice is a no-op: {again}"

@@ -366,7 +366,7 @@ impl Cloud {
         let got = self
             .dynamodb()
             .get_item()
-            .table_name("cwq-Journal")
+            .table_name("cwq-journal")
             .key("pk", AttributeValue::S(format!("ATT#{attachment_id}")))
             .key("sk", AttributeValue::S("STATE".into()))
             .send()
@@ -381,7 +381,7 @@ impl Cloud {
         let scanned = self
             .dynamodb()
             .scan()
-            .table_name("cwq-Journal")
+            .table_name("cwq-journal")
             .send()
             .await
             .unwrap();

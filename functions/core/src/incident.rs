@@ -16,6 +16,9 @@ pub struct Incident {
     pub finding: Finding,
     /// When the finding was first seen by GuardDuty's event, for time-to-contain.
     pub finding_time: Option<String>,
+    /// The quarantine execution handling it (for operators: `cwq status`, `cwq restart`).
+    #[serde(default)]
+    pub execution_arn: Option<String>,
     /// One per VPC of the instance.
     pub targets: Vec<Target>,
     /// `quarantine` when decide chose to move or hold at least one target, else `none`.

@@ -77,6 +77,14 @@ impl AttachmentRecord {
     }
 }
 
+/// One step of an incident's audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEntry {
+    pub at: String,
+    pub step: String,
+    pub detail: Value,
+}
+
 #[derive(Debug, Clone)]
 pub struct Journal {
     client: Client,
@@ -324,6 +332,55 @@ impl Journal {
             overall: items.len() as u32,
             account: in_account as u32,
         })
+    }
+
+    /// Every attachment cwq has acted on (its state item), for `cwq status`.
+    pub async fn states(&self) -> Result<Vec<AttachmentRecord>, HandlerError> {
+        let items = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("sk = :state")
+            .expression_attribute_values(":state", AttributeValue::S("STATE".into()))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| HandlerError::from_sdk("journal Scan states", e))?;
+        items
+            .iter()
+            .map(|item| {
+                serde_json::from_value(value_of(item)).map_err(|e| HandlerError::Failed(e.to_string()))
+            })
+            .collect()
+    }
+
+    /// An incident's audit trail, oldest first: (time, step, detail).
+    pub async fn trail(&self, incident_id: &str) -> Result<Vec<AuditEntry>, HandlerError> {
+        let items = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(format!("INC#{incident_id}")))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| HandlerError::from_sdk("journal Query trail", e))?;
+        Ok(items
+            .iter()
+            .map(value_of)
+            .filter(|v| v["step"].is_string())
+            .map(|v| AuditEntry {
+                at: v["at"].as_str().unwrap_or_default().to_string(),
+                step: v["step"].as_str().unwrap_or_default().to_string(),
+                detail: v["detail"].clone(),
+            })
+            .collect())
     }
 
     /// Quarantines whose expiry has passed, from the sparse expiry index.

@@ -49,7 +49,15 @@ pub async fn decide(ctx: Arc<Context>, event: Value) -> Result<Value, HandlerErr
     let mut any = false;
     for target in &mut incident.targets {
         let decision =
-            decide_target(&ctx, &incident.incident_id, &incident.finding, target, &core, now).await?;
+            decide_target(
+            &ctx,
+            &incident.incident_id,
+            &incident.finding,
+            target,
+            incident.execution_arn.as_deref(),
+            &core,
+            now,
+        ).await?;
         any |= decision.quarantine;
         ctx.journal
             .audit(
@@ -87,6 +95,7 @@ async fn decide_target(
     incident_id: &str,
     finding: &crate::finding::Finding,
     target: &Target,
+    execution_arn: Option<&str>,
     core: &CoreNetworkPolicy,
     now: OffsetDateTime,
 ) -> Result<TargetDecision, HandlerError> {
@@ -196,7 +205,7 @@ async fn decide_target(
         ),
         previous_recorded: active.is_some_and(|r| r.previous_recorded),
         reason: decision.reason.clone(),
-        execution_arn: None,
+        execution_arn: execution_arn.map(str::to_string),
         snapshots: active.map(|r| r.snapshots.clone()).unwrap_or_default(),
         since: active.map_or_else(now_rfc3339, |r| r.since.clone()),
         updated_at: String::new(),

@@ -11,7 +11,15 @@ use aws_sdk_networkmanager::types::{Attachment, AttachmentType};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-pub async fn enrich(ctx: Arc<Context>, event: Value) -> Result<Value, HandlerError> {
+pub async fn enrich(ctx: Arc<Context>, input: Value) -> Result<Value, HandlerError> {
+    // The state machine passes `{event, execution_arn}`; a bare event is accepted too.
+    let (event, execution_arn) = match input {
+        Value::Object(mut map) if map.contains_key("event") && map.contains_key("execution_arn") => (
+            map.remove("event").unwrap_or_default(),
+            map.remove("execution_arn").and_then(|v| v.as_str().map(str::to_string)),
+        ),
+        other => (other, None),
+    };
     let finding = match parse_event(&event.to_string()) {
         Ok(finding) => finding,
         Err(error @ FindingError::NotAnInstance { .. }) => {
@@ -55,6 +63,7 @@ pub async fn enrich(ctx: Arc<Context>, event: Value) -> Result<Value, HandlerErr
         version: INCIDENT_VERSION,
         incident_id,
         finding_time: event["time"].as_str().map(str::to_string),
+        execution_arn,
         finding,
         targets,
         action: Action::Undecided,

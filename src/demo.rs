@@ -1,0 +1,729 @@
+//! `cwq demo`: the whole pipeline on the local cloud, as a newcomer's first five minutes.
+//! It starts the local cloud, deploys template.yaml, builds a small estate with the real AWS
+//! SDKs (a core network, three spoke VPCs with instances in two regions, in a workload
+//! account reached through a role), delivers the two findings of the re:Inforce
+//! demonstration as EventBridge would, and shows what cwq did: live progress, segments before
+//! and after, the snapshots, the journal, then an expiry and its release.
+
+use crate::error::CliError;
+use crate::local::{self, DeployArgs};
+use crate::operator::{print_table, short_time};
+use crate::show::print_incident;
+use crate::status::{print_records, status_name};
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_networkmanager::types::Tag;
+use aws_sdk_sts::config::Credentials;
+use cwq_core::journal::{Journal, Status};
+use cwq_localcloud::control::admin;
+use cwq_localcloud::deploy;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const OWNER: &str = "123456789012";
+const WORKLOAD: &str = "222222222222";
+const HOME_REGION: &str = "us-east-1";
+const TABLE: &str = "cwq-journal";
+/// How often the local scheduler runs the sweep.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+/// How long the emulated Cloud WAN takes to move an attachment (minutes in AWS).
+const TRANSITION_MS: u64 = 1500;
+
+/// Run the whole pipeline on the local cloud and explain what happened.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Leave the local cloud running afterwards, to explore with `cwq status --local …`.
+    #[arg(long)]
+    keep: bool,
+    /// The local cloud's port on 127.0.0.1 (default: a free one).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Where the local cloud keeps its state and logs (default: a new temporary directory).
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// How long the Medium finding's quarantine lasts (4h in policy/default.toml).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    hold: Duration,
+    /// Where the function binaries are (default: cargo's debug directory).
+    #[arg(long)]
+    binary_dir: Option<PathBuf>,
+    /// Use the binaries as they are instead of running `cargo build` first.
+    #[arg(long)]
+    no_build: bool,
+}
+
+pub fn run(args: Args) -> Result<(), CliError> {
+    let repo = repo_root()?;
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("cwq-demo-{}", std::process::id())));
+    let runtime = tokio::runtime::Runtime::new().map_err(CliError::failed)?;
+    runtime.block_on(async {
+        let result = Demo::run(&args, &repo, &state_dir).await;
+        if args.keep {
+            println!("\nThe local cloud keeps running (--keep). Look around, then stop it:");
+            let dir = state_dir.display();
+            println!("  cwq status --local --state-dir {dir} --all");
+            println!("  eval \"$(cwq local env --state-dir {dir})\"; aws networkmanager list-attachments");
+            println!("  cwq local down --state-dir {dir}");
+            return result;
+        }
+        let stopped = local::stop(&state_dir).await;
+        match &result {
+            Ok(()) if args.state_dir.is_none() => {
+                let _ = std::fs::remove_dir_all(&state_dir);
+            }
+            Ok(()) => {}
+            Err(_) => eprintln!(
+                "The local cloud is stopped; its logs are in {}",
+                state_dir.join("logs").display()
+            ),
+        }
+        result?;
+        stopped?;
+        println!("\nThe local cloud is stopped; nothing is left running.");
+        Ok(())
+    })
+}
+
+/// The repository (template.yaml, examples/): the current directory, else where cwq was built.
+fn repo_root() -> Result<PathBuf, CliError> {
+    let here = std::env::current_dir().map_err(CliError::failed)?;
+    [here, PathBuf::from(env!("CARGO_MANIFEST_DIR"))]
+        .into_iter()
+        .find(|dir| dir.join("template.yaml").is_file() && dir.join("examples").is_dir())
+        .ok_or_else(|| CliError::failed("run `cwq demo` from the cwq repository (template.yaml not found)"))
+}
+
+fn heading(text: &str) {
+    println!("\n== {text}");
+}
+
+fn failed(what: &str) -> impl Fn(&dyn std::fmt::Display) -> CliError + '_ {
+    move |e| CliError::failed(format!("{what}: {e}"))
+}
+
+/// An SDK error with its cause.
+fn sdk<E: std::error::Error>(what: &str) -> impl Fn(E) -> CliError + '_ {
+    move |e| CliError::failed(format!("{what}: {}", aws_sdk_sts::error::DisplayErrorContext(e)))
+}
+
+#[derive(Debug, Clone)]
+struct Spoke {
+    name: &'static str,
+    region: &'static str,
+    vpc_id: String,
+    instance_id: String,
+    attachment_id: String,
+}
+
+struct Demo {
+    endpoint: String,
+    owner: aws_config::SdkConfig,
+    workload: BTreeMap<&'static str, aws_config::SdkConfig>,
+    journal: Journal,
+    started: Instant,
+}
+
+impl Demo {
+    async fn run(args: &Args, repo: &Path, state_dir: &Path) -> Result<(), CliError> {
+        println!("cwq demo: GuardDuty reports two compromised EC2 instances in a Cloud WAN estate;");
+        println!("cwq moves their VPCs into quarantine segments, proves it, keeps evidence, and lets go.");
+
+        heading("1. The local cloud (Cloud WAN emulator, Lambda host, moto) on 127.0.0.1");
+        let port = match args.port {
+            Some(port) => port,
+            None => free_port()?,
+        };
+        let (endpoint, took) = local::start(state_dir, port).await?;
+        println!("Up at {endpoint} in {:.1} s.", took.as_secs_f64());
+        let settings = json!({"transition_delay_ms": TRANSITION_MS, "conflict_during_transition": false});
+        let mut current = admin(&endpoint, "GET", "cloudwan/settings", None)
+            .await
+            .map_err(|e| failed("Cloud WAN settings")(&e))?;
+        merge(&mut current, &settings);
+        admin(&endpoint, "PUT", "cloudwan/settings", Some(&current))
+            .await
+            .map_err(|e| failed("Cloud WAN settings")(&e))?;
+
+        let owner = config(&endpoint, HOME_REGION, Credentials::new(OWNER, "cwq-local", None, None, "demo")).await;
+        let journal = Journal::new(aws_sdk_dynamodb::Client::new(&owner), TABLE);
+        let mut demo = Demo {
+            endpoint,
+            owner,
+            workload: BTreeMap::new(),
+            journal,
+            started: Instant::now(),
+        };
+
+        heading("2. A core network with the segments hub, inspected, onlyshared, blocked, shared");
+        let core_network_id = demo.core_network(repo).await?;
+        println!("{core_network_id}: policy examples/core-network-policy.json, whose rule 10 maps cwq's");
+        println!("tag quarantine=<segment> to that segment ahead of the owners' `domain` tags (rule 100).");
+
+        heading("3. Deploy template.yaml: 7 Lambdas, 2 state machines, the journal, the rule, the sweep");
+        let policy = demo_policy(args.hold)?;
+        println!(
+            "Response policy: policy/default.toml, with Medium findings held {} instead of 4h.",
+            humantime::format_duration(args.hold)
+        );
+        let deployment = local::deploy_stack(
+            state_dir,
+            &DeployArgs {
+                template: repo.join("template.yaml"),
+                parameter_overrides: vec![
+                    format!("CoreNetworkId={core_network_id}"),
+                    format!("ResponsePolicy={policy}"),
+                    "VerifyIntervalSeconds=1".into(),
+                    "VerifyMaxAttempts=60".into(),
+                ],
+                stack_name: "cwq".into(),
+                binary_dir: args.binary_dir.clone(),
+                no_build: args.no_build,
+                schedule_every: SWEEP_EVERY,
+            },
+        )
+        .await?;
+        println!(
+            "Deployed {} resources; the GuardDuty rule starts cwq-quarantine; the sweep runs every {} s.",
+            deployment.created.len(),
+            SWEEP_EVERY.as_secs()
+        );
+
+        heading("4. The estate: three spoke VPCs with an instance each, in account 222222222222");
+        demo.assume_workload_role().await?;
+        let mut spokes = Vec::new();
+        for (name, region, cidr, domain) in [
+            ("payments", "us-east-1", "10.1.0.0/16", "hub"),
+            ("analytics", "eu-west-1", "10.2.0.0/16", "hub"),
+            ("tools", "us-east-1", "10.3.0.0/16", "shared"),
+        ] {
+            let spoke = demo.spoke(&core_network_id, name, region, cidr, domain).await?;
+            println!(
+                "  {name:<10} {region:<10} {}  {}  {}  domain={domain}",
+                spoke.vpc_id, spoke.instance_id, spoke.attachment_id
+            );
+            spokes.push(spoke);
+        }
+        let before = demo.placements(&spokes).await?;
+
+        heading("5. GuardDuty reports two findings (the re:Inforce demonstration's)");
+        let payments = spokes[0].clone();
+        let analytics = spokes[1].clone();
+        let findings = [
+            ("bitcoin-tool-high", &payments, "CryptoCurrency:EC2/BitcoinTool.B!DNS, severity 8"),
+            (
+                "malicious-ip-caller-medium",
+                &analytics,
+                "UnauthorizedAccess:EC2/MaliciousIPCaller.Custom, severity 5",
+            ),
+        ];
+        let mut executions = Vec::new();
+        for (i, (example, spoke, what)) in findings.iter().enumerate() {
+            let event = finding_event(repo, example, spoke, i + 1)?;
+            let started = deploy::inject(&demo.endpoint, &deployment, &event)
+                .await
+                .map_err(|e| failed("inject")(&e))?;
+            let (_, execution) = started
+                .into_iter()
+                .next()
+                .ok_or_else(|| CliError::failed("the GuardDuty rule did not match the finding"))?;
+            println!("  {what} on {} ({}) → {}", spoke.instance_id, spoke.name, short(&execution));
+            executions.push((spoke.name, execution));
+        }
+        println!("Watching Cloud WAN move the attachments:");
+        demo.watch(&[payments.clone(), analytics.clone()], &executions)
+            .await?;
+
+        heading("6. Segments before and after");
+        let after = demo.placements(&spokes).await?;
+        let rows: Vec<Vec<String>> = spokes
+            .iter()
+            .map(|s| {
+                let (b, a) = (&before[s.name], &after[s.name]);
+                vec![
+                    s.name.to_string(),
+                    s.region.to_string(),
+                    s.vpc_id.clone(),
+                    b.0.clone(),
+                    a.0.clone(),
+                    if a.0 == b.0 { "unchanged".into() } else { "moved".into() },
+                    a.1.clone(),
+                ]
+            })
+            .collect();
+        print_table(&["SPOKE", "REGION", "VPC", "BEFORE", "AFTER", "", "CWQ TAG"], &rows);
+        for (spoke, wanted) in [(&payments, "blocked"), (&analytics, "inspected")] {
+            if after[spoke.name].0 != wanted {
+                return Err(CliError::failed(format!(
+                    "{} is in {}, not {wanted}",
+                    spoke.name, after[spoke.name].0
+                )));
+            }
+        }
+
+        heading("7. Evidence: EBS snapshots of the instances' volumes, tagged with the incident");
+        let mut snapshot_rows = Vec::new();
+        for spoke in [&payments, &analytics] {
+            for (id, volume, incident) in demo.snapshots(spoke).await? {
+                snapshot_rows.push(vec![spoke.name.to_string(), spoke.region.to_string(), id, volume, incident]);
+            }
+        }
+        print_table(&["SPOKE", "REGION", "SNAPSHOT", "VOLUME", "INCIDENT"], &snapshot_rows);
+
+        heading("8. The journal (what `cwq show` prints)");
+        for spoke in [&payments, &analytics] {
+            demo.show(spoke, None).await?;
+            println!();
+        }
+        println!("What `cwq status` prints:");
+        demo.status().await?;
+
+        heading("9. The Medium quarantine expires; the scheduled sweep releases it");
+        let record = demo
+            .journal
+            .state(&analytics.attachment_id)
+            .await
+            .map_err(|e| failed("journal")(&e))?
+            .ok_or_else(|| CliError::failed("analytics has no journal record"))?;
+        println!(
+            "analytics is held in {} until {}; payments stays in blocked until {}.",
+            record.segment,
+            short_time(&record.expiry.to_string()),
+            demo.journal
+                .state(&payments.attachment_id)
+                .await
+                .map_err(|e| failed("journal")(&e))?
+                .map(|r| short_time(&r.expiry.to_string()))
+                .unwrap_or_default()
+        );
+        demo.wait_for_release(&analytics, args.hold + Duration::from_secs(180))
+            .await?;
+        let released = demo.placements(&spokes).await?;
+        let rows: Vec<Vec<String>> = spokes
+            .iter()
+            .map(|s| {
+                vec![
+                    s.name.to_string(),
+                    before[s.name].0.clone(),
+                    after[s.name].0.clone(),
+                    released[s.name].0.clone(),
+                    released[s.name].1.clone(),
+                ]
+            })
+            .collect();
+        print_table(&["SPOKE", "BEFORE", "QUARANTINED", "NOW", "CWQ TAG"], &rows);
+        if released["analytics"].0 != before["analytics"].0 || !released["analytics"].1.is_empty() {
+            return Err(CliError::failed("analytics was not restored exactly"));
+        }
+        println!();
+        demo.show(&analytics, Some("ReleaseStarted")).await?;
+
+        heading("Done");
+        println!(
+            "In {:.0} s: two VPCs contained and verified, their instances' volumes snapshotted, every step \
+             journaled, and the expired quarantine released exactly (the owner's tags were never touched). \
+             payments stays in blocked until an operator runs `cwq release` or its expiry passes.",
+            demo.started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
+
+    async fn core_network(&self, repo: &Path) -> Result<String, CliError> {
+        let nm = aws_sdk_networkmanager::Client::new(&self.owner);
+        let global = nm
+            .create_global_network()
+            .description("cwq demo")
+            .send()
+            .await
+            .map_err(sdk("CreateGlobalNetwork"))?;
+        let global_id = global
+            .global_network()
+            .and_then(|g| g.global_network_id())
+            .unwrap_or_default();
+        let document = std::fs::read_to_string(repo.join("examples/core-network-policy.json"))
+            .map_err(|e| failed("examples/core-network-policy.json")(&e))?;
+        let core = nm
+            .create_core_network()
+            .global_network_id(global_id)
+            .policy_document(document)
+            .send()
+            .await
+            .map_err(sdk("CreateCoreNetwork"))?;
+        Ok(core
+            .core_network()
+            .and_then(|c| c.core_network_id())
+            .unwrap_or_default()
+            .to_string())
+    }
+
+    /// The workload account is reached through a role, as the pipeline reaches it.
+    async fn assume_workload_role(&mut self) -> Result<(), CliError> {
+        let assumed = aws_sdk_sts::Client::new(&self.owner)
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{WORKLOAD}:role/cwq-workload"))
+            .role_session_name("cwq-demo")
+            .send()
+            .await
+            .map_err(sdk("AssumeRole"))?;
+        let c = assumed
+            .credentials()
+            .ok_or_else(|| CliError::failed("AssumeRole returned no credentials"))?;
+        for region in ["us-east-1", "eu-west-1"] {
+            let credentials = Credentials::new(
+                c.access_key_id(),
+                c.secret_access_key(),
+                Some(c.session_token().to_string()),
+                None,
+                "demo-workload",
+            );
+            self.workload
+                .insert(region, config(&self.endpoint, region, credentials).await);
+        }
+        Ok(())
+    }
+
+    fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::new(&self.workload[region])
+    }
+
+    async fn spoke(
+        &self,
+        core_network_id: &str,
+        name: &'static str,
+        region: &'static str,
+        cidr: &str,
+        domain: &str,
+    ) -> Result<Spoke, CliError> {
+        let ec2 = self.ec2(region);
+        let vpc = ec2.create_vpc().cidr_block(cidr).send().await.map_err(sdk("CreateVpc"))?;
+        let vpc_id = vpc.vpc().and_then(|v| v.vpc_id()).unwrap_or_default().to_string();
+        let subnet = ec2
+            .create_subnet()
+            .vpc_id(&vpc_id)
+            .cidr_block(cidr.replace(".0.0/16", ".1.0/24"))
+            .send()
+            .await
+            .map_err(sdk("CreateSubnet"))?;
+        let subnet_id = subnet
+            .subnet()
+            .and_then(|s| s.subnet_id())
+            .unwrap_or_default()
+            .to_string();
+        let images = ec2
+            .describe_images()
+            .owners("amazon")
+            .send()
+            .await
+            .map_err(sdk("DescribeImages"))?;
+        let image = images
+            .images()
+            .first()
+            .and_then(|i| i.image_id())
+            .ok_or_else(|| CliError::failed(format!("no image in {region}")))?;
+        let run = ec2
+            .run_instances()
+            .image_id(image)
+            .min_count(1)
+            .max_count(1)
+            .subnet_id(&subnet_id)
+            .send()
+            .await
+            .map_err(sdk("RunInstances"))?;
+        let instance_id = run
+            .instances()
+            .first()
+            .and_then(|i| i.instance_id())
+            .unwrap_or_default()
+            .to_string();
+        let nm = aws_sdk_networkmanager::Client::new(&self.owner);
+        let created = nm
+            .create_vpc_attachment()
+            .core_network_id(core_network_id)
+            .vpc_arn(format!("arn:aws:ec2:{region}:{WORKLOAD}:vpc/{vpc_id}"))
+            .subnet_arns(format!("arn:aws:ec2:{region}:{WORKLOAD}:subnet/{subnet_id}"))
+            .tags(Tag::builder().key("domain").value(domain).build())
+            .tags(Tag::builder().key("Name").value(name).build())
+            .send()
+            .await
+            .map_err(sdk("CreateVpcAttachment"))?;
+        let attachment_id = created
+            .vpc_attachment()
+            .and_then(|v| v.attachment())
+            .and_then(|a| a.attachment_id())
+            .unwrap_or_default()
+            .to_string();
+        let spoke = Spoke {
+            name,
+            region,
+            vpc_id,
+            instance_id,
+            attachment_id,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.attachment(&spoke).await?.0 != "AVAILABLE" {
+            if Instant::now() > deadline {
+                return Err(CliError::failed(format!("{name}'s attachment never became AVAILABLE")));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(spoke)
+    }
+
+    /// (state, segment, cwq's tag) of a spoke's attachment.
+    async fn attachment(&self, spoke: &Spoke) -> Result<(String, String, String), CliError> {
+        let got = aws_sdk_networkmanager::Client::new(&self.owner)
+            .get_vpc_attachment()
+            .attachment_id(&spoke.attachment_id)
+            .send()
+            .await
+            .map_err(sdk("GetVpcAttachment"))?;
+        let a = got
+            .vpc_attachment()
+            .and_then(|v| v.attachment())
+            .ok_or_else(|| CliError::failed("GetVpcAttachment returned no attachment"))?;
+        let segment = a
+            .segment_name()
+            .or_else(|| a.proposed_segment_change().and_then(|p| p.segment_name()))
+            .unwrap_or("(none)");
+        let tag = a
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some("quarantine"))
+            .map(|t| format!("quarantine={}", t.value().unwrap_or_default()))
+            .unwrap_or_default();
+        Ok((
+            a.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+            segment.to_string(),
+            tag,
+        ))
+    }
+
+    /// spoke name → (segment, cwq tag).
+    async fn placements(&self, spokes: &[Spoke]) -> Result<BTreeMap<&'static str, (String, String)>, CliError> {
+        let mut all = BTreeMap::new();
+        for spoke in spokes {
+            let (_, segment, tag) = self.attachment(spoke).await?;
+            all.insert(spoke.name, (segment, tag));
+        }
+        Ok(all)
+    }
+
+    /// Prints each change of the attachments' state and of the executions until both end.
+    async fn watch(&self, spokes: &[Spoke], executions: &[(&str, String)]) -> Result<(), CliError> {
+        let sfn = aws_sdk_sfn::Client::new(&self.owner);
+        let started = Instant::now();
+        let mut last: BTreeMap<String, String> = BTreeMap::new();
+        loop {
+            let mut lines = Vec::new();
+            for spoke in spokes {
+                let (state, segment, _) = self.attachment(spoke).await?;
+                lines.push((spoke.name.to_string(), format!("attachment {state:<23} segment {segment}")));
+            }
+            let mut running = 0;
+            for (name, arn) in executions {
+                let d = sfn
+                    .describe_execution()
+                    .execution_arn(arn)
+                    .send()
+                    .await
+                    .map_err(sdk("DescribeExecution"))?;
+                let status = d.status().as_str().to_string();
+                if status == "RUNNING" {
+                    running += 1;
+                }
+                let mut line = format!("execution  {status}");
+                if let Some(error) = d.error() {
+                    line.push_str(&format!(" {error}: {}", d.cause().unwrap_or_default()));
+                }
+                lines.push((format!("{name} "), line));
+            }
+            for (key, line) in lines {
+                if last.get(&key) != Some(&line) {
+                    println!(
+                        "  {:>5.1} s  {:<10} {line}",
+                        started.elapsed().as_secs_f64(),
+                        key.trim()
+                    );
+                    last.insert(key, line);
+                }
+            }
+            if running == 0 {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(180) {
+                return Err(CliError::failed("the quarantine executions did not end within 3 minutes"));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        if last.values().any(|line| line.starts_with("execution") && !line.contains("SUCCEEDED")) {
+            return Err(CliError::failed("a quarantine execution did not succeed"));
+        }
+        Ok(())
+    }
+
+    async fn snapshots(&self, spoke: &Spoke) -> Result<Vec<(String, String, String)>, CliError> {
+        let described = self
+            .ec2(spoke.region)
+            .describe_snapshots()
+            .owner_ids("self")
+            .send()
+            .await
+            .map_err(sdk("DescribeSnapshots"))?;
+        Ok(described
+            .snapshots()
+            .iter()
+            .filter(|s| {
+                s.tags()
+                    .iter()
+                    .any(|t| t.key() == Some("cwq:instance") && t.value() == Some(spoke.instance_id.as_str()))
+            })
+            .map(|s| {
+                let incident = s
+                    .tags()
+                    .iter()
+                    .find(|t| t.key() == Some("cwq:incident"))
+                    .and_then(|t| t.value())
+                    .unwrap_or_default();
+                (
+                    s.snapshot_id().unwrap_or_default().to_string(),
+                    s.volume_id().unwrap_or_default().to_string(),
+                    incident.to_string(),
+                )
+            })
+            .collect())
+    }
+
+    /// The spoke's incident as `cwq show` prints it (from step `from` on, if given).
+    async fn show(&self, spoke: &Spoke, from: Option<&str>) -> Result<(), CliError> {
+        let record = self
+            .journal
+            .state(&spoke.attachment_id)
+            .await
+            .map_err(|e| failed("journal")(&e))?
+            .ok_or_else(|| CliError::failed(format!("{} has no journal record", spoke.name)))?;
+        let mut trail = self
+            .journal
+            .trail(&record.incident_id)
+            .await
+            .map_err(|e| failed("journal")(&e))?;
+        if let Some(step) = from {
+            let first = trail.iter().position(|e| e.step == step).unwrap_or(0);
+            trail.drain(..first);
+        }
+        let snapshots = self
+            .journal
+            .snapshots(&record.incident_id)
+            .await
+            .map_err(|e| failed("journal")(&e))?;
+        println!("$ cwq show {} --local   # {}", spoke.vpc_id, spoke.name);
+        let incident = record.incident_id.clone();
+        print_incident(&incident, &[record], &trail, &snapshots);
+        Ok(())
+    }
+
+    async fn status(&self) -> Result<(), CliError> {
+        let mut records = self.journal.states().await.map_err(|e| failed("journal")(&e))?;
+        records.sort_by(|a, b| a.since.cmp(&b.since));
+        println!("$ cwq status --local");
+        print_records(&records);
+        Ok(())
+    }
+
+    async fn wait_for_release(&self, spoke: &Spoke, timeout: Duration) -> Result<(), CliError> {
+        let started = Instant::now();
+        let mut last = String::new();
+        loop {
+            let record = self
+                .journal
+                .state(&spoke.attachment_id)
+                .await
+                .map_err(|e| failed("journal")(&e))?;
+            let status = record.as_ref().map(|r| status_name(r.status)).unwrap_or_default();
+            let (state, segment, _) = self.attachment(spoke).await?;
+            let line = format!("journal {status:<12} attachment {state:<23} segment {segment}");
+            if line != last {
+                println!("  {:>5.1} s  {:<10} {line}", started.elapsed().as_secs_f64(), spoke.name);
+                last = line;
+            }
+            if record.is_some_and(|r| r.status == Status::Released) && state == "AVAILABLE" {
+                return Ok(());
+            }
+            if started.elapsed() > timeout {
+                return Err(CliError::failed(format!(
+                    "{} was not released within {}",
+                    spoke.name,
+                    humantime::format_duration(timeout)
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+async fn config(endpoint: &str, region: &str, credentials: Credentials) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .endpoint_url(endpoint)
+        .credentials_provider(credentials)
+        .load()
+        .await
+}
+
+fn free_port() -> Result<u16, CliError> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(CliError::failed)?;
+    Ok(listener.local_addr().map_err(CliError::failed)?.port())
+}
+
+fn merge(into: &mut Value, changes: &Value) {
+    if let (Some(into), Some(changes)) = (into.as_object_mut(), changes.as_object()) {
+        for (k, v) in changes {
+            into.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+fn short(arn: &str) -> &str {
+    crate::operator::short_arn(arn)
+}
+
+/// policy/default.toml with the Medium band held `hold`, so that the demo sees an expiry.
+fn demo_policy(hold: Duration) -> Result<String, CliError> {
+    const DEFAULT: &str = include_str!("../policy/default.toml");
+    let mut policy: toml::Table = toml::from_str(DEFAULT).map_err(CliError::failed)?;
+    let bands = policy
+        .get_mut("bands")
+        .and_then(toml::Value::as_array_mut)
+        .ok_or_else(|| CliError::failed("policy/default.toml has no bands"))?;
+    for band in bands.iter_mut().filter_map(toml::Value::as_table_mut) {
+        if band.get("name").and_then(toml::Value::as_str) == Some("Medium") {
+            let text = humantime::format_duration(hold).to_string().replace(' ', "");
+            band.insert("duration".into(), toml::Value::String(text));
+        }
+    }
+    let text = toml::to_string(&policy).map_err(CliError::failed)?;
+    cwq_core::response_policy::ResponsePolicy::from_toml(&text)
+        .map_err(|e| CliError::invalid(format!("--hold {}: {e}", humantime::format_duration(hold))))?;
+    Ok(text)
+}
+
+/// A GuardDuty event for the spoke's instance, from one of the example findings.
+fn finding_event(repo: &Path, example: &str, spoke: &Spoke, n: usize) -> Result<Value, CliError> {
+    let path = repo.join(format!("examples/findings/{example}.json"));
+    let text = std::fs::read_to_string(&path).map_err(|e| failed(example)(&e))?;
+    let mut event: Value = serde_json::from_str(&text).map_err(|e| failed(example)(&e))?;
+    let now = cwq_core::journal::now_rfc3339();
+    event["id"] = json!(format!("demo-event-{n}"));
+    event["time"] = json!(now);
+    event["region"] = json!(spoke.region);
+    let detail = &mut event["detail"];
+    detail["id"] = json!(format!("{n:0>32}"));
+    detail["accountId"] = json!(WORKLOAD);
+    detail["region"] = json!(spoke.region);
+    detail["updatedAt"] = json!(now);
+    detail["resource"]["instanceDetails"]["instanceId"] = json!(spoke.instance_id);
+    detail["resource"]["instanceDetails"]["networkInterfaces"][0]["vpcId"] = json!(spoke.vpc_id);
+    Ok(event)
+}
