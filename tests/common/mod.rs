@@ -229,6 +229,13 @@ impl Cloud {
     /// A spoke: a VPC with an instance (and its volume) in the workload account, attached to
     /// the core network with `tags`; waits until Cloud WAN has placed it.
     pub async fn spoke(&self, cidr: &str, tags: &[(&str, &str)]) -> Spoke {
+        let mut spoke = self.unattached_spoke(cidr).await;
+        self.attach(&mut spoke, tags).await;
+        spoke
+    }
+
+    /// A VPC with an instance, not attached to the core network yet.
+    pub async fn unattached_spoke(&self, cidr: &str) -> Spoke {
         let ec2 = self.workload_ec2();
         let vpc = ec2.create_vpc().cidr_block(cidr).send().await.unwrap();
         let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
@@ -253,14 +260,23 @@ impl Cloud {
             .await
             .unwrap();
         let instance_id = run.instances()[0].instance_id().unwrap().to_string();
+        Spoke {
+            vpc_id,
+            instance_id,
+            attachment_id: String::new(),
+            subnet_id,
+        }
+    }
 
+    /// Attaches the spoke's VPC with `tags` and waits until Cloud WAN has placed it.
+    pub async fn attach(&self, spoke: &mut Spoke, tags: &[(&str, &str)]) {
         let nm = self.network_manager();
-        let vpc_arn = format!("arn:aws:ec2:{REGION}:{WORKLOAD}:vpc/{vpc_id}");
+        let vpc_arn = format!("arn:aws:ec2:{REGION}:{WORKLOAD}:vpc/{}", spoke.vpc_id);
         let mut create = nm
             .create_vpc_attachment()
             .core_network_id(&self.core_network_id)
             .vpc_arn(&vpc_arn)
-            .subnet_arns(format!("arn:aws:ec2:{REGION}:{WORKLOAD}:subnet/{subnet_id}"));
+            .subnet_arns(format!("arn:aws:ec2:{REGION}:{WORKLOAD}:subnet/{}", spoke.subnet_id));
         for (k, v) in tags {
             create = create.tags(
                 aws_sdk_networkmanager::types::Tag::builder()
@@ -270,7 +286,7 @@ impl Cloud {
             );
         }
         let created = create.send().await.unwrap();
-        let attachment_id = created
+        spoke.attachment_id = created
             .vpc_attachment()
             .unwrap()
             .attachment()
@@ -278,18 +294,12 @@ impl Cloud {
             .attachment_id()
             .unwrap()
             .to_string();
-        let spoke = Spoke {
-            vpc_id,
-            instance_id,
-            attachment_id,
-        };
         for _ in 0..100 {
-            if self.attachment(&spoke).await.0 == "AVAILABLE" {
+            if self.attachment(spoke).await.0 == "AVAILABLE" {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        spoke
     }
 
     /// (state, segment, tags) of a spoke's attachment.
@@ -487,6 +497,13 @@ impl Cloud {
         );
     }
 
+    /// Runs an operator verb against this local cloud: `cwq ARGS --local --state-dir DIR`.
+    pub fn operator(&self, args: &[&str]) -> Output {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--local", "--state-dir", self.state()]);
+        cwq(&all)
+    }
+
     /// Runs the deployed sweep schedule now.
     pub fn sweep(&self) -> String {
         text(&cwq(&[
@@ -515,6 +532,7 @@ pub struct Spoke {
     pub vpc_id: String,
     pub instance_id: String,
     pub attachment_id: String,
+    pub subnet_id: String,
 }
 
 /// A GuardDuty event for `spoke`'s instance, from one of the example findings.

@@ -1,0 +1,323 @@
+//! The operator verbs — status, show, release, extend, restart, policy check — run as the
+//! `cwq` binary against the local cloud with the pipeline deployed, including their error
+//! paths and exit codes (0 done, 1 failed, 2 invalid input, 3 nothing to act on).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{cwq, finding, policy_variant, text, Cloud, OVERLAY_CORE, SEED_CORE};
+use serde_json::Value;
+
+fn code(out: &std::process::Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+fn json(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(out)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_show_extend_and_release_a_quarantine() {
+    let cloud = Cloud::start("operator", OVERLAY_CORE, None, &[]).await;
+
+    let out = cloud.operator(&["status"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(text(&out).contains("No quarantines in effect"), "{}", text(&out));
+    assert_eq!(json(&cloud.operator(&["status", "--output", "json"])), Value::Array(vec![]));
+    let out = cloud.operator(&["show", "vpc-0123456789abcdef0"]);
+    assert_eq!(code(&out), 3, "unknown VPC: {}", text(&out));
+    assert!(text(&out).contains("no record of vpc-0123456789abcdef0"), "{}", text(&out));
+    let out = cloud.operator(&["show", "not an id"]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    let out = cloud.operator(&["release", "vpc-0123456789abcdef0", "--reason", "x", "--yes"]);
+    assert_eq!(code(&out), 3, "{}", text(&out));
+
+    let spoke = cloud.spoke("10.1.0.0/16", &[("domain", "hub")]).await;
+    let out = cloud.inject(&finding("bitcoin-tool-high", &spoke, "op1", None, None));
+    assert!(out.contains("SUCCEEDED"), "{out}");
+
+    // status: the table and its JSON, and the filters.
+    let out = cloud.operator(&["status"]);
+    let table = text(&out);
+    assert_eq!(code(&out), 0, "{table}");
+    for expected in [
+        spoke.vpc_id.as_str(),
+        &spoke.attachment_id,
+        "222222222222",
+        "us-east-1",
+        "hub → blocked",
+        "QUARANTINED",
+        "CryptoCurrency",
+    ] {
+        assert!(table.contains(expected), "{expected} missing:\n{table}");
+    }
+    let records = json(&cloud.operator(&["status", "--output", "json"]));
+    assert_eq!(records.as_array().unwrap().len(), 1, "{records}");
+    let record = &records[0];
+    assert_eq!(record["status"], "QUARANTINED");
+    assert_eq!(record["segment"], "blocked");
+    assert_eq!(record["segment_before"], "hub");
+    let execution = record["execution_arn"].as_str().unwrap();
+    assert!(execution.contains(":execution:cwq-quarantine:"), "{execution}");
+    assert!(table.contains(execution.rsplit(':').next().unwrap()), "{table}");
+    for filter in [
+        &["--account", "999999999999"][..],
+        &["--in-region", "eu-west-1"],
+        &["--status", "failed"],
+    ] {
+        let mut args = vec!["status", "--output", "json"];
+        args.extend_from_slice(filter);
+        assert_eq!(json(&cloud.operator(&args)), Value::Array(vec![]), "{filter:?}");
+    }
+    let mut args = vec!["status", "--output", "json", "--account", "222222222222", "--in-region", "us-east-1"];
+    args.extend(["--status", "quarantined"]);
+    assert_eq!(json(&cloud.operator(&args)).as_array().unwrap().len(), 1);
+
+    // show: by VPC, by attachment and by incident, as text and JSON.
+    let out = cloud.operator(&["show", &spoke.vpc_id]);
+    let timeline = text(&out);
+    assert_eq!(code(&out), 0, "{timeline}");
+    for expected in [
+        "CryptoCurrency:EC2/BitcoinTool.B!DNS",
+        "FindingReceived",
+        "Decided",
+        "TagsRecorded",
+        "Tagged",
+        "Snapshotted",
+        "Quarantined",
+        "set quarantine=blocked",
+        "snap-",
+    ] {
+        assert!(timeline.contains(expected), "{expected} missing:\n{timeline}");
+    }
+    let shown = json(&cloud.operator(&["show", &spoke.attachment_id, "--output", "json"]));
+    let incident = shown["incident"].as_str().unwrap().to_string();
+    assert_eq!(shown["attachments"][0]["attachment_id"], spoke.attachment_id.as_str());
+    assert_eq!(shown["snapshots"].as_array().unwrap().len(), 1, "{shown}");
+    let steps: Vec<&str> = shown["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps.first(), Some(&"FindingReceived"), "{steps:?}");
+    assert_eq!(steps.last(), Some(&"Quarantined"), "{steps:?}");
+    let by_incident = json(&cloud.operator(&["show", &incident, "--output", "json"]));
+    assert_eq!(by_incident["timeline"], shown["timeline"]);
+
+    // extend: refused without --yes when stdin is not a terminal; then 12 hours later.
+    let before = cloud.journal_state(&spoke.attachment_id).await.unwrap();
+    let out = cloud.operator(&["extend", &spoke.vpc_id, "--for", "12h"]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(text(&out).contains("--yes"), "{}", text(&out));
+    assert_eq!(cloud.journal_state(&spoke.attachment_id).await.unwrap(), before);
+    let out = cloud.operator(&["extend", &spoke.vpc_id, "--for", "12h", "--yes", "--output", "json"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let extended = json(&out);
+    let parse = |v: &Value| {
+        time::OffsetDateTime::parse(v.as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap()
+    };
+    assert_eq!(parse(&extended["to"]) - parse(&extended["from"]), time::Duration::hours(12));
+    let after = cloud.journal_state(&spoke.attachment_id).await.unwrap();
+    assert_eq!(after["expiry"]["at"], extended["to"], "{after}");
+    let out = cloud.operator(&["show", &spoke.vpc_id]);
+    assert!(text(&out).contains("Extended"), "{}", text(&out));
+
+    // release: refused without --yes or a reason; then done, verified and journaled.
+    let tag_calls = cloud.tag_calls(&spoke.attachment_id);
+    let out = cloud.operator(&["release", &spoke.vpc_id, "--reason", "SEC-42 cleaned"]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    let out = cloud.operator(&["release", &spoke.vpc_id, "--reason", " ", "--yes"]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert_eq!(cloud.tag_calls(&spoke.attachment_id), tag_calls, "nothing changed");
+    assert_eq!(
+        cloud.journal_state(&spoke.attachment_id).await.unwrap()["status"],
+        "QUARANTINED"
+    );
+    let out = cloud.operator(&["release", &spoke.vpc_id, "--reason", "SEC-42 cleaned", "--yes"]);
+    let report = text(&out);
+    assert_eq!(code(&out), 0, "{report}{}", cloud.logs());
+    assert!(report.contains("blocked → hub"), "{report}");
+    assert!(report.contains(":execution:cwq-release:manual-"), "{report}");
+    let (state, segment, tags) = cloud.attachment(&spoke).await;
+    assert_eq!((state.as_str(), segment.as_deref()), ("AVAILABLE", Some("hub")));
+    assert!(!tags.iter().any(|(k, _)| k == "quarantine"), "{tags:?}");
+    assert_eq!(
+        cloud.journal_state(&spoke.attachment_id).await.unwrap()["status"],
+        "RELEASED"
+    );
+    let out = cloud.operator(&["show", &spoke.vpc_id]);
+    assert!(text(&out).contains("SEC-42 cleaned (by arn:aws:"), "{}", text(&out));
+    assert!(text(&out).contains("is back in hub"), "{}", text(&out));
+
+    // Nothing left to release or extend.
+    let out = cloud.operator(&["release", &spoke.vpc_id, "--reason", "again", "--yes"]);
+    assert_eq!(code(&out), 3, "{}", text(&out));
+    assert!(text(&out).contains("not quarantined"), "{}", text(&out));
+    let out = cloud.operator(&["extend", &spoke.attachment_id, "--for", "1h", "--yes"]);
+    assert_eq!(code(&out), 3, "{}", text(&out));
+    let out = cloud.operator(&["status"]);
+    assert!(text(&out).contains("No quarantines in effect"), "{}", text(&out));
+    let all = json(&cloud.operator(&["status", "--all", "--output", "json"]));
+    assert_eq!(all[0]["status"], "RELEASED", "{all}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_finishes_a_failed_execution_and_policy_check_reads_the_live_network() {
+    let cloud = Cloud::start("restart", OVERLAY_CORE, None, &[]).await;
+
+    // A finding for a VPC Cloud WAN does not know yet: enrich fails the execution.
+    let mut spoke = cloud.unattached_spoke("10.1.0.0/16").await;
+    let out = cloud.inject(&finding("bitcoin-tool-high", &spoke, "rs1", None, None));
+    assert!(out.contains("FAILED") && out.contains("AttachmentNotFound"), "{out}");
+    let failed = out
+        .split_whitespace()
+        .find(|w| w.contains(":execution:"))
+        .unwrap()
+        .to_string();
+
+    let out = cloud.operator(&["restart", "not-an-arn", "--yes"]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    let unknown = failed.replace("rs1", "nothing-like-it");
+    let out = cloud.operator(&["restart", &unknown, "--yes"]);
+    assert_eq!(code(&out), 3, "{}", text(&out));
+    let out = cloud.operator(&["restart", &failed]);
+    assert_eq!(code(&out), 2, "without --yes: {}", text(&out));
+
+    // Once the attachment exists, the restart contains the VPC.
+    cloud.attach(&mut spoke, &[("domain", "hub")]).await;
+    let out = cloud.operator(&["restart", &failed, "--yes"]);
+    let report = text(&out);
+    assert_eq!(code(&out), 0, "{report}{}", cloud.logs());
+    assert!(report.contains("redrive was refused"), "{report}");
+    assert!(report.contains("new execution"), "{report}");
+    assert!(report.contains("Outcome: SUCCEEDED"), "{report}");
+    assert_eq!(cloud.attachment(&spoke).await.1.as_deref(), Some("blocked"));
+    let restarted = report
+        .lines()
+        .find_map(|l| l.strip_prefix("Execution: "))
+        .unwrap()
+        .to_string();
+    let out = cloud.operator(&["restart", &restarted, "--yes"]);
+    assert_eq!(code(&out), 3, "a succeeded execution: {}", text(&out));
+    assert!(text(&out).contains("SUCCEEDED"), "{}", text(&out));
+
+    // A Critical finding holds until released by hand: there is no expiry to extend.
+    let critical = cloud.spoke("10.2.0.0/16", &[("domain", "hub")]).await;
+    let out = cloud.inject(&finding(
+        "malicious-ip-caller-medium",
+        &critical,
+        "rs2",
+        Some(9.5),
+        None,
+    ));
+    assert!(out.contains("SUCCEEDED"), "{out}");
+    let out = cloud.operator(&["extend", &critical.vpc_id, "--for", "1h", "--yes"]);
+    assert_eq!(code(&out), 3, "{}", text(&out));
+    assert!(text(&out).contains("released manually"), "{}", text(&out));
+
+    // policy check against the live core network: its attachments and protected resources.
+    let out = cloud.operator(&[
+        "policy",
+        "check",
+        "--policy",
+        "policy/default.toml",
+        "--core-network-id",
+        &cloud.core_network_id,
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(text(&out).contains("every one of the 2 VPC attachments"), "{}", text(&out));
+    let typo = policy_variant("policy/default.toml", "typo", |p| {
+        p.replace("vpcs = []", "vpcs = [\"vpc-0fedcba9876543210\"]")
+    });
+    let out = cloud.operator(&[
+        "policy",
+        "check",
+        "--policy",
+        &typo,
+        "--core-network-id",
+        &cloud.core_network_id,
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let report = json(&out);
+    assert_eq!(report["ok"], false);
+    assert!(report["problems"][0].as_str().unwrap().contains("vpc-0fedcba9876543210"), "{report}");
+}
+
+#[test]
+fn policy_check_offline_and_errors_without_a_cloud() {
+    let ok = cwq(&[
+        "policy",
+        "check",
+        "--policy",
+        "policy/default.toml",
+        "--core-network-policy",
+        OVERLAY_CORE,
+    ]);
+    assert_eq!(code(&ok), 0, "{}", text(&ok));
+    assert!(text(&ok).contains("quarantine=blocked places an attachment in blocked (rule 10)"));
+
+    // The seed's core network has no overlay rule: cwq's tag would change nothing.
+    let out = cwq(&[
+        "policy",
+        "check",
+        "--policy",
+        "policy/default.toml",
+        "--core-network-policy",
+        SEED_CORE,
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let report = json(&out);
+    assert_eq!(report["ok"], false);
+    assert!(
+        report["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().contains("quarantine=blocked")),
+        "{report}"
+    );
+    let out = cwq(&[
+        "policy",
+        "check",
+        "--policy",
+        "policy/seed-compatible.toml",
+        "--core-network-policy",
+        SEED_CORE,
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+
+    let missing = policy_variant("policy/default.toml", "missing", |p| {
+        p.replace("segment = \"inspected\"", "segment = \"quarantinezone\"")
+            .replace("ladder = [\"hub\",", "ladder = [\"hub\", \"quarantinezone\",")
+    });
+    let out = cwq(&["policy", "check", "--policy", &missing, "--core-network-policy", OVERLAY_CORE]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(
+        text(&out).contains("segment quarantinezone (named by"),
+        "{}",
+        text(&out)
+    );
+
+    let malformed = policy_variant("policy/default.toml", "malformed", |_| "ladder = [".into());
+    let out = cwq(&["policy", "check", "--policy", &malformed, "--core-network-policy", OVERLAY_CORE]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    let out = cwq(&["policy", "check", "--policy", "policy/default.toml"]);
+    assert_eq!(code(&out), 2, "needs a core network: {}", text(&out));
+
+    // Operator verbs with --local and no local cloud: exit 1, no stack trace.
+    let nowhere = std::env::temp_dir().join(format!("cwq-no-cloud-{}", std::process::id()));
+    for verb in [&["status"][..], &["show", "vpc-0123"], &["release", "vpc-0123", "--reason", "x", "--yes"]] {
+        let mut args = verb.to_vec();
+        args.extend(["--local", "--state-dir", nowhere.to_str().unwrap()]);
+        let out = cwq(&args);
+        assert_eq!(code(&out), 1, "{verb:?}: {}", text(&out));
+        assert!(text(&out).contains("the local cloud is not running"), "{}", text(&out));
+        assert!(!text(&out).contains("panicked"), "{}", text(&out));
+    }
+}
