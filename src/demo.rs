@@ -148,7 +148,12 @@ impl Demo {
             .await
             .map_err(|e| failed("Cloud WAN settings")(&e))?;
 
-        let owner = config(&endpoint, HOME_REGION, Credentials::new(OWNER, "cwq-local", None, None, "demo")).await;
+        let owner = config(
+            &endpoint,
+            HOME_REGION,
+            Credentials::new(OWNER, "cwq-local", None, None, "demo"),
+        )
+        .await;
         let journal = Journal::new(aws_sdk_dynamodb::Client::new(&owner), TABLE);
         let mut demo = Demo {
             endpoint,
@@ -213,7 +218,11 @@ impl Demo {
         let payments = spokes[0].clone();
         let analytics = spokes[1].clone();
         let findings = [
-            ("bitcoin-tool-high", &payments, "CryptoCurrency:EC2/BitcoinTool.B!DNS, severity 8"),
+            (
+                "bitcoin-tool-high",
+                &payments,
+                "CryptoCurrency:EC2/BitcoinTool.B!DNS, severity 8",
+            ),
             (
                 "malicious-ip-caller-medium",
                 &analytics,
@@ -230,7 +239,12 @@ impl Demo {
                 .into_iter()
                 .next()
                 .ok_or_else(|| CliError::failed("the GuardDuty rule did not match the finding"))?;
-            println!("  {what} on {} ({}) → {}", spoke.instance_id, spoke.name, short(&execution));
+            println!(
+                "  {what} on {} ({}) → {}",
+                spoke.instance_id,
+                spoke.name,
+                short(&execution)
+            );
             executions.push((spoke.name, execution));
         }
         println!("Watching Cloud WAN move the attachments:");
@@ -249,12 +263,19 @@ impl Demo {
                     s.vpc_id.clone(),
                     b.0.clone(),
                     a.0.clone(),
-                    if a.0 == b.0 { "unchanged".into() } else { "moved".into() },
+                    if a.0 == b.0 {
+                        "unchanged".into()
+                    } else {
+                        "moved".into()
+                    },
                     a.1.clone(),
                 ]
             })
             .collect();
-        print_table(&["SPOKE", "REGION", "VPC", "BEFORE", "AFTER", "", "CWQ TAG"], &rows);
+        print_table(
+            &["SPOKE", "REGION", "VPC", "BEFORE", "AFTER", "", "CWQ TAG"],
+            &rows,
+        );
         for (spoke, wanted) in [(&payments, "blocked"), (&analytics, "inspected")] {
             if after[spoke.name].0 != wanted {
                 return Err(CliError::failed(format!(
@@ -268,10 +289,19 @@ impl Demo {
         let mut snapshot_rows = Vec::new();
         for spoke in [&payments, &analytics] {
             for (id, volume, incident) in demo.snapshots(spoke).await? {
-                snapshot_rows.push(vec![spoke.name.to_string(), spoke.region.to_string(), id, volume, incident]);
+                snapshot_rows.push(vec![
+                    spoke.name.to_string(),
+                    spoke.region.to_string(),
+                    id,
+                    volume,
+                    incident,
+                ]);
             }
         }
-        print_table(&["SPOKE", "REGION", "SNAPSHOT", "VOLUME", "INCIDENT"], &snapshot_rows);
+        print_table(
+            &["SPOKE", "REGION", "SNAPSHOT", "VOLUME", "INCIDENT"],
+            &snapshot_rows,
+        );
 
         heading("8. The journal (what `cwq show` prints)");
         for spoke in [&payments, &analytics] {
@@ -398,7 +428,12 @@ impl Demo {
         domain: &str,
     ) -> Result<Spoke, CliError> {
         let ec2 = self.ec2(region);
-        let vpc = ec2.create_vpc().cidr_block(cidr).send().await.map_err(sdk("CreateVpc"))?;
+        let vpc = ec2
+            .create_vpc()
+            .cidr_block(cidr)
+            .send()
+            .await
+            .map_err(sdk("CreateVpc"))?;
         let vpc_id = vpc.vpc().and_then(|v| v.vpc_id()).unwrap_or_default().to_string();
         let subnet = ec2
             .create_subnet()
@@ -465,7 +500,9 @@ impl Demo {
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.attachment(&spoke).await?.0 != "AVAILABLE" {
             if Instant::now() > deadline {
-                return Err(CliError::failed(format!("{name}'s attachment never became AVAILABLE")));
+                return Err(CliError::failed(format!(
+                    "{name}'s attachment never became AVAILABLE"
+                )));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -502,7 +539,10 @@ impl Demo {
     }
 
     /// spoke name → (segment, cwq tag).
-    async fn placements(&self, spokes: &[Spoke]) -> Result<BTreeMap<&'static str, (String, String)>, CliError> {
+    async fn placements(
+        &self,
+        spokes: &[Spoke],
+    ) -> Result<BTreeMap<&'static str, (String, String)>, CliError> {
         let mut all = BTreeMap::new();
         for spoke in spokes {
             let (_, segment, tag) = self.attachment(spoke).await?;
@@ -520,7 +560,10 @@ impl Demo {
             let mut lines = Vec::new();
             for spoke in spokes {
                 let (state, segment, _) = self.attachment(spoke).await?;
-                lines.push((spoke.name.to_string(), format!("attachment {state:<23} segment {segment}")));
+                lines.push((
+                    spoke.name.to_string(),
+                    format!("attachment {state:<23} segment {segment}"),
+                ));
             }
             let mut running = 0;
             for (name, arn) in executions {
@@ -554,11 +597,16 @@ impl Demo {
                 break;
             }
             if started.elapsed() > Duration::from_secs(180) {
-                return Err(CliError::failed("the quarantine executions did not end within 3 minutes"));
+                return Err(CliError::failed(
+                    "the quarantine executions did not end within 3 minutes",
+                ));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        if last.values().any(|line| line.starts_with("execution") && !line.contains("SUCCEEDED")) {
+        if last
+            .values()
+            .any(|line| line.starts_with("execution") && !line.contains("SUCCEEDED"))
+        {
             return Err(CliError::failed("a quarantine execution did not succeed"));
         }
         Ok(())
@@ -645,7 +693,11 @@ impl Demo {
             let (state, segment, _) = self.attachment(spoke).await?;
             let line = format!("journal {status:<12} attachment {state:<23} segment {segment}");
             if line != last {
-                println!("  {:>5.1} s  {:<10} {line}", started.elapsed().as_secs_f64(), spoke.name);
+                println!(
+                    "  {:>5.1} s  {:<10} {line}",
+                    started.elapsed().as_secs_f64(),
+                    spoke.name
+                );
                 last = line;
             }
             if record.is_some_and(|r| r.status == Status::Released) && state == "AVAILABLE" {

@@ -623,7 +623,9 @@ pub(crate) async fn deploy_stack(state_dir: &Path, args: &DeployArgs) -> Result<
     if !args.no_build && !binaries.is_empty() {
         eprintln!("Building {}", binaries.join(", "));
         let mut build = std::process::Command::new("cargo");
-        build.args(["build", "--quiet", "--workspace"]).current_dir(&template_dir);
+        build
+            .args(["build", "--quiet", "--workspace"])
+            .current_dir(&template_dir);
         for binary in &binaries {
             build.args(["--bin", binary]);
         }

@@ -61,7 +61,9 @@ enum Command {
     Local(local::Args),
 }
 
-fn block_on(verb: impl std::future::Future<Output = Result<(), error::CliError>>) -> Result<(), error::CliError> {
+fn block_on(
+    verb: impl std::future::Future<Output = Result<(), error::CliError>>,
+) -> Result<(), error::CliError> {
     tokio::runtime::Runtime::new()
         .map_err(error::CliError::failed)?
         .block_on(verb)

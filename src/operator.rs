@@ -140,7 +140,7 @@ pub fn journal_failed(deployed: &Deployed, error: cwq_core::error::HandlerError)
 /// What a VPC, attachment or incident argument names.
 #[derive(Debug, Clone)]
 pub enum Subject {
-    Attachment(AttachmentRecord),
+    Attachment(Box<AttachmentRecord>),
     Incident(String),
 }
 
@@ -160,7 +160,7 @@ pub async fn find(deployed: &Deployed, what: &str) -> Result<Subject, CliError> 
         records.sort_by(|a, b| a.updated_at.cmp(&b.updated_at));
         return records
             .pop()
-            .map(Subject::Attachment)
+            .map(|r| Subject::Attachment(Box::new(r)))
             .ok_or_else(|| CliError::refused(format!("cwq has no record of {what}")));
     }
     if what.starts_with("attachment-") {
@@ -168,7 +168,7 @@ pub async fn find(deployed: &Deployed, what: &str) -> Result<Subject, CliError> 
             .state(what)
             .await
             .map_err(fail)?
-            .map(Subject::Attachment)
+            .map(|r| Subject::Attachment(Box::new(r)))
             .ok_or_else(|| CliError::refused(format!("cwq has no record of {what}")));
     }
     if what.trim().is_empty() || what.contains(char::is_whitespace) {
@@ -188,7 +188,7 @@ pub async fn find(deployed: &Deployed, what: &str) -> Result<Subject, CliError> 
 /// The attachment `what` names (a VPC or an attachment); an incident is refused.
 pub async fn find_attachment(deployed: &Deployed, what: &str) -> Result<AttachmentRecord, CliError> {
     match find(deployed, what).await? {
-        Subject::Attachment(record) => Ok(record),
+        Subject::Attachment(record) => Ok(*record),
         Subject::Incident(_) => Err(CliError::invalid(format!(
             "{what} is an incident; name its VPC or attachment"
         ))),
@@ -208,7 +208,9 @@ pub fn confirm(yes: bool, question: &str) -> Result<(), CliError> {
     eprint!("{question} [y/N] ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer).map_err(CliError::failed)?;
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(CliError::failed)?;
     if matches!(answer.trim(), "y" | "Y" | "yes") {
         Ok(())
     } else {

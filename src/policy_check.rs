@@ -96,14 +96,21 @@ pub async fn run(args: Args) -> Result<(), CliError> {
         if sources.is_empty() {
             continue; // on the ladder only: cwq never tags toward it
         }
-        let alone = Attachment::vpc("000000000000", "us-east-1", "vpc-0cwqcheck", [(key.clone(), segment.to_string())].into());
+        let alone = Attachment::vpc(
+            "000000000000",
+            "us-east-1",
+            "vpc-0cwqcheck",
+            [(key.clone(), segment.to_string())].into(),
+        );
         match core.evaluate(&alone, options).placement {
             Placement::Segment {
                 segment: landed,
                 rule_number,
                 acceptance_required,
             } if landed == *segment => {
-                proofs.push(format!("{key}={segment} places an attachment in {segment} (rule {rule_number})"));
+                proofs.push(format!(
+                    "{key}={segment} places an attachment in {segment} (rule {rule_number})"
+                ));
                 if acceptance_required {
                     notes.push(format!(
                         "{segment} requires acceptance: moves wait in PENDING_TAG_ACCEPTANCE unless \
@@ -111,7 +118,9 @@ pub async fn run(args: Args) -> Result<(), CliError> {
                     ));
                 }
             }
-            other => problems.push(format!("{key}={segment} (for {used_by}) places an attachment in {other}")),
+            other => problems.push(format!(
+                "{key}={segment} (for {used_by}) places an attachment in {other}"
+            )),
         }
         for attachment in live.iter().flatten().filter(|a| !is_protected(&policy, a)) {
             let mut tags = attachment.facts.tags.clone();
@@ -132,18 +141,24 @@ pub async fn run(args: Args) -> Result<(), CliError> {
     if let Some(attachments) = &live {
         let count = attachments.len();
         if problems.is_empty() {
-            proofs.push(format!("every one of the {count} VPC attachments lands where cwq means it to"));
+            proofs.push(format!(
+                "every one of the {count} VPC attachments lands where cwq means it to"
+            ));
         }
         let vpcs: BTreeSet<&str> = attachments.iter().map(|a| a.facts.resource_id.as_str()).collect();
         let ids: BTreeSet<&str> = attachments.iter().map(|a| a.attachment_id.as_str()).collect();
         for vpc in &policy.protected.vpcs {
             if !vpcs.contains(vpc.as_str()) {
-                problems.push(format!("protected VPC {vpc} is not attached to the core network (a typo?)"));
+                problems.push(format!(
+                    "protected VPC {vpc} is not attached to the core network (a typo?)"
+                ));
             }
         }
         for id in &policy.protected.attachments {
             if !ids.contains(id.as_str()) {
-                problems.push(format!("protected attachment {id} does not exist on the core network"));
+                problems.push(format!(
+                    "protected attachment {id} does not exist on the core network"
+                ));
             }
         }
     } else if !policy.protected.vpcs.is_empty() || !policy.protected.attachments.is_empty() {
@@ -183,7 +198,9 @@ fn is_protected(policy: &ResponsePolicy, live: &Live) -> bool {
     let p = &policy.protected;
     p.vpcs.contains(&live.facts.resource_id)
         || p.attachments.contains(&live.attachment_id)
-        || p.tag.as_ref().is_some_and(|tag| live.facts.tags.contains_key(tag))
+        || p.tag
+            .as_ref()
+            .is_some_and(|tag| live.facts.tags.contains_key(tag))
 }
 
 /// The LIVE policy and every VPC attachment of a core network.

@@ -56,7 +56,9 @@ pub struct ExtendArgs {
 
 pub async fn release(args: ReleaseArgs) -> Result<(), CliError> {
     if args.reason.trim().is_empty() {
-        return Err(CliError::invalid("--reason must say why (it goes into the journal)"));
+        return Err(CliError::invalid(
+            "--reason must say why (it goes into the journal)",
+        ));
     }
     let deployed = Deployed::connect(&args.connection).await?;
     let record = find_attachment(&deployed, &args.what).await?;
@@ -163,8 +165,12 @@ pub async fn extend(args: ExtendArgs) -> Result<(), CliError> {
             record.vpc_id
         )));
     };
-    let by = time::Duration::try_from(args.by)
-        .map_err(|_| CliError::invalid(format!("--for {} is too long", humantime::format_duration(args.by))))?;
+    let by = time::Duration::try_from(args.by).map_err(|_| {
+        CliError::invalid(format!(
+            "--for {} is too long",
+            humantime::format_duration(args.by)
+        ))
+    })?;
     let to = from
         .checked_add(by)
         .ok_or_else(|| CliError::invalid("--for is too long"))?;

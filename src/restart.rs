@@ -95,7 +95,10 @@ pub async fn run(args: Args) -> Result<(), CliError> {
     }
     if args.no_wait {
         if args.output == Output::Json {
-            println!("{:#}", json!({"how": how, "execution_arn": execution, "status": "RUNNING"}));
+            println!(
+                "{:#}",
+                json!({"how": how, "execution_arn": execution, "status": "RUNNING"})
+            );
         }
         return Ok(());
     }

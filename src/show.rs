@@ -23,7 +23,7 @@ pub async fn run(args: Args) -> Result<(), CliError> {
     let journal = deployed.journal();
     let fail = |e| journal_failed(&deployed, e);
     let (incident, records) = match find(&deployed, &args.what).await? {
-        Subject::Attachment(record) => (record.incident_id.clone(), vec![record]),
+        Subject::Attachment(record) => (record.incident_id.clone(), vec![*record]),
         Subject::Incident(id) => {
             let records = journal
                 .states()
@@ -39,7 +39,8 @@ pub async fn run(args: Args) -> Result<(), CliError> {
     let snapshots = journal.snapshots(&incident).await.map_err(fail)?;
 
     if args.output == Output::Json {
-        let json = json!({"incident": incident, "attachments": records, "timeline": trail, "snapshots": snapshots});
+        let json =
+            json!({"incident": incident, "attachments": records, "timeline": trail, "snapshots": snapshots});
         println!("{json:#}");
         return Ok(());
     }
@@ -48,7 +49,12 @@ pub async fn run(args: Args) -> Result<(), CliError> {
 }
 
 /// The human form, shared with `cwq demo`.
-pub fn print_incident(incident: &str, records: &[AttachmentRecord], trail: &[AuditEntry], snapshots: &[String]) {
+pub fn print_incident(
+    incident: &str,
+    records: &[AttachmentRecord],
+    trail: &[AuditEntry],
+    snapshots: &[String],
+) {
     println!("Incident {incident}");
     if let Some(received) = trail.iter().find(|e| e.step == "FindingReceived") {
         let d = &received.detail;
@@ -126,9 +132,19 @@ fn describe(step: &str, d: &Value) -> String {
             text(&d["key"]),
             d["previous_value"].as_str().unwrap_or("absent")
         ),
-        "Tagged" => format!("{}: set {}={}", text(&d["attachment"]), text(&d["key"]), text(&d["value"])),
+        "Tagged" => format!(
+            "{}: set {}={}",
+            text(&d["attachment"]),
+            text(&d["key"]),
+            text(&d["value"])
+        ),
         "Snapshotted" => {
-            let ids: Vec<String> = d["snapshots"].as_array().into_iter().flatten().map(text).collect();
+            let ids: Vec<String> = d["snapshots"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(text)
+                .collect();
             format!("{}: {}", text(&d["instance"]), ids.join(", "))
         }
         "Quarantined" => format!(

@@ -131,6 +131,10 @@ fn row(r: &AttachmentRecord) -> Vec<String> {
         short_time(&r.since),
         expiry_text(r.expiry),
         reason,
-        r.execution_arn.as_deref().map(short_arn).unwrap_or("-").to_string(),
+        r.execution_arn
+            .as_deref()
+            .map(short_arn)
+            .unwrap_or("-")
+            .to_string(),
     ]
 }

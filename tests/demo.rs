@@ -47,7 +47,13 @@ fn the_demo_contains_both_vpcs_releases_the_expired_one_and_stops_everything() {
     // Evidence and the journal.
     let snapshots = sections.iter().find(|s| s.starts_with("7.")).unwrap();
     assert_eq!(snapshots.matches("snap-").count(), 2, "{snapshots}");
-    for step in ["FindingReceived", "Decided", "Tagged", "Snapshotted", "Quarantined"] {
+    for step in [
+        "FindingReceived",
+        "Decided",
+        "Tagged",
+        "Snapshotted",
+        "Quarantined",
+    ] {
         assert!(report.contains(step), "{step} missing:\n{report}");
     }
 
@@ -64,12 +70,21 @@ fn the_demo_contains_both_vpcs_releases_the_expired_one_and_stops_everything() {
             .collect::<Vec<_>>()
     };
     assert_eq!(now("analytics")[1..], ["hub", "inspected", "hub"]);
-    assert_eq!(now("payments")[1..], ["hub", "blocked", "blocked", "quarantine=blocked"]);
-    assert!(release.contains("ReleaseStarted") && release.contains("is back in hub"), "{release}");
+    assert_eq!(
+        now("payments")[1..],
+        ["hub", "blocked", "blocked", "quarantine=blocked"]
+    );
+    assert!(
+        release.contains("ReleaseStarted") && release.contains("is back in hub"),
+        "{release}"
+    );
 
     // Nothing left running: the port is free again.
     let up = line("Up at");
     let port: u16 = up[2].trim_start_matches("http://127.0.0.1:").parse().unwrap();
-    assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(), "port {port} still bound");
+    assert!(
+        std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
+        "port {port} still bound"
+    );
     assert!(report.contains("nothing is left running"), "{report}");
 }

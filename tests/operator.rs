@@ -24,10 +24,17 @@ async fn status_show_extend_and_release_a_quarantine() {
     let out = cloud.operator(&["status"]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert!(text(&out).contains("No quarantines in effect"), "{}", text(&out));
-    assert_eq!(json(&cloud.operator(&["status", "--output", "json"])), Value::Array(vec![]));
+    assert_eq!(
+        json(&cloud.operator(&["status", "--output", "json"])),
+        Value::Array(vec![])
+    );
     let out = cloud.operator(&["show", "vpc-0123456789abcdef0"]);
     assert_eq!(code(&out), 3, "unknown VPC: {}", text(&out));
-    assert!(text(&out).contains("no record of vpc-0123456789abcdef0"), "{}", text(&out));
+    assert!(
+        text(&out).contains("no record of vpc-0123456789abcdef0"),
+        "{}",
+        text(&out)
+    );
     let out = cloud.operator(&["show", "not an id"]);
     assert_eq!(code(&out), 2, "{}", text(&out));
     let out = cloud.operator(&["release", "vpc-0123456789abcdef0", "--reason", "x", "--yes"]);
@@ -70,7 +77,15 @@ async fn status_show_extend_and_release_a_quarantine() {
         args.extend_from_slice(filter);
         assert_eq!(json(&cloud.operator(&args)), Value::Array(vec![]), "{filter:?}");
     }
-    let mut args = vec!["status", "--output", "json", "--account", "222222222222", "--in-region", "us-east-1"];
+    let mut args = vec![
+        "status",
+        "--output",
+        "json",
+        "--account",
+        "222222222222",
+        "--in-region",
+        "us-east-1",
+    ];
     args.extend(["--status", "quarantined"]);
     assert_eq!(json(&cloud.operator(&args)).as_array().unwrap().len(), 1);
 
@@ -93,7 +108,10 @@ async fn status_show_extend_and_release_a_quarantine() {
     }
     let shown = json(&cloud.operator(&["show", &spoke.attachment_id, "--output", "json"]));
     let incident = shown["incident"].as_str().unwrap().to_string();
-    assert_eq!(shown["attachments"][0]["attachment_id"], spoke.attachment_id.as_str());
+    assert_eq!(
+        shown["attachments"][0]["attachment_id"],
+        spoke.attachment_id.as_str()
+    );
     assert_eq!(shown["snapshots"].as_array().unwrap().len(), 1, "{shown}");
     let steps: Vec<&str> = shown["timeline"]
         .as_array()
@@ -112,13 +130,28 @@ async fn status_show_extend_and_release_a_quarantine() {
     assert_eq!(code(&out), 2, "{}", text(&out));
     assert!(text(&out).contains("--yes"), "{}", text(&out));
     assert_eq!(cloud.journal_state(&spoke.attachment_id).await.unwrap(), before);
-    let out = cloud.operator(&["extend", &spoke.vpc_id, "--for", "12h", "--yes", "--output", "json"]);
+    let out = cloud.operator(&[
+        "extend",
+        &spoke.vpc_id,
+        "--for",
+        "12h",
+        "--yes",
+        "--output",
+        "json",
+    ]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     let extended = json(&out);
     let parse = |v: &Value| {
-        time::OffsetDateTime::parse(v.as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap()
+        time::OffsetDateTime::parse(
+            v.as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
     };
-    assert_eq!(parse(&extended["to"]) - parse(&extended["from"]), time::Duration::hours(12));
+    assert_eq!(
+        parse(&extended["to"]) - parse(&extended["from"]),
+        time::Duration::hours(12)
+    );
     let after = cloud.journal_state(&spoke.attachment_id).await.unwrap();
     assert_eq!(after["expiry"]["at"], extended["to"], "{after}");
     let out = cloud.operator(&["show", &spoke.vpc_id]);
@@ -130,7 +163,11 @@ async fn status_show_extend_and_release_a_quarantine() {
     assert_eq!(code(&out), 2, "{}", text(&out));
     let out = cloud.operator(&["release", &spoke.vpc_id, "--reason", " ", "--yes"]);
     assert_eq!(code(&out), 2, "{}", text(&out));
-    assert_eq!(cloud.tag_calls(&spoke.attachment_id), tag_calls, "nothing changed");
+    assert_eq!(
+        cloud.tag_calls(&spoke.attachment_id),
+        tag_calls,
+        "nothing changed"
+    );
     assert_eq!(
         cloud.journal_state(&spoke.attachment_id).await.unwrap()["status"],
         "QUARANTINED"
@@ -148,7 +185,11 @@ async fn status_show_extend_and_release_a_quarantine() {
         "RELEASED"
     );
     let out = cloud.operator(&["show", &spoke.vpc_id]);
-    assert!(text(&out).contains("SEC-42 cleaned (by arn:aws:"), "{}", text(&out));
+    assert!(
+        text(&out).contains("SEC-42 cleaned (by arn:aws:"),
+        "{}",
+        text(&out)
+    );
     assert!(text(&out).contains("is back in hub"), "{}", text(&out));
 
     // Nothing left to release or extend.
@@ -170,7 +211,10 @@ async fn restart_finishes_a_failed_execution_and_policy_check_reads_the_live_net
     // A finding for a VPC Cloud WAN does not know yet: enrich fails the execution.
     let mut spoke = cloud.unattached_spoke("10.1.0.0/16").await;
     let out = cloud.inject(&finding("bitcoin-tool-high", &spoke, "rs1", None, None));
-    assert!(out.contains("FAILED") && out.contains("AttachmentNotFound"), "{out}");
+    assert!(
+        out.contains("FAILED") && out.contains("AttachmentNotFound"),
+        "{out}"
+    );
     let failed = out
         .split_whitespace()
         .find(|w| w.contains(":execution:"))
@@ -227,7 +271,11 @@ async fn restart_finishes_a_failed_execution_and_policy_check_reads_the_live_net
         &cloud.core_network_id,
     ]);
     assert_eq!(code(&out), 0, "{}", text(&out));
-    assert!(text(&out).contains("every one of the 2 VPC attachments"), "{}", text(&out));
+    assert!(
+        text(&out).contains("every one of the 2 VPC attachments"),
+        "{}",
+        text(&out)
+    );
     let typo = policy_variant("policy/default.toml", "typo", |p| {
         p.replace("vpcs = []", "vpcs = [\"vpc-0fedcba9876543210\"]")
     });
@@ -244,7 +292,13 @@ async fn restart_finishes_a_failed_execution_and_policy_check_reads_the_live_net
     assert_eq!(code(&out), 1, "{}", text(&out));
     let report = json(&out);
     assert_eq!(report["ok"], false);
-    assert!(report["problems"][0].as_str().unwrap().contains("vpc-0fedcba9876543210"), "{report}");
+    assert!(
+        report["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("vpc-0fedcba9876543210"),
+        "{report}"
+    );
 }
 
 #[test]
@@ -296,7 +350,14 @@ fn policy_check_offline_and_errors_without_a_cloud() {
         p.replace("segment = \"inspected\"", "segment = \"quarantinezone\"")
             .replace("ladder = [\"hub\",", "ladder = [\"hub\", \"quarantinezone\",")
     });
-    let out = cwq(&["policy", "check", "--policy", &missing, "--core-network-policy", OVERLAY_CORE]);
+    let out = cwq(&[
+        "policy",
+        "check",
+        "--policy",
+        &missing,
+        "--core-network-policy",
+        OVERLAY_CORE,
+    ]);
     assert_eq!(code(&out), 1, "{}", text(&out));
     assert!(
         text(&out).contains("segment quarantinezone (named by"),
@@ -305,19 +366,34 @@ fn policy_check_offline_and_errors_without_a_cloud() {
     );
 
     let malformed = policy_variant("policy/default.toml", "malformed", |_| "ladder = [".into());
-    let out = cwq(&["policy", "check", "--policy", &malformed, "--core-network-policy", OVERLAY_CORE]);
+    let out = cwq(&[
+        "policy",
+        "check",
+        "--policy",
+        &malformed,
+        "--core-network-policy",
+        OVERLAY_CORE,
+    ]);
     assert_eq!(code(&out), 2, "{}", text(&out));
     let out = cwq(&["policy", "check", "--policy", "policy/default.toml"]);
     assert_eq!(code(&out), 2, "needs a core network: {}", text(&out));
 
     // Operator verbs with --local and no local cloud: exit 1, no stack trace.
     let nowhere = std::env::temp_dir().join(format!("cwq-no-cloud-{}", std::process::id()));
-    for verb in [&["status"][..], &["show", "vpc-0123"], &["release", "vpc-0123", "--reason", "x", "--yes"]] {
+    for verb in [
+        &["status"][..],
+        &["show", "vpc-0123"],
+        &["release", "vpc-0123", "--reason", "x", "--yes"],
+    ] {
         let mut args = verb.to_vec();
         args.extend(["--local", "--state-dir", nowhere.to_str().unwrap()]);
         let out = cwq(&args);
         assert_eq!(code(&out), 1, "{verb:?}: {}", text(&out));
-        assert!(text(&out).contains("the local cloud is not running"), "{}", text(&out));
+        assert!(
+            text(&out).contains("the local cloud is not running"),
+            "{}",
+            text(&out)
+        );
         assert!(!text(&out).contains("panicked"), "{}", text(&out));
     }
 }

@@ -276,7 +276,10 @@ impl Cloud {
             .create_vpc_attachment()
             .core_network_id(&self.core_network_id)
             .vpc_arn(&vpc_arn)
-            .subnet_arns(format!("arn:aws:ec2:{REGION}:{WORKLOAD}:subnet/{}", spoke.subnet_id));
+            .subnet_arns(format!(
+                "arn:aws:ec2:{REGION}:{WORKLOAD}:subnet/{}",
+                spoke.subnet_id
+            ));
         for (k, v) in tags {
             create = create.tags(
                 aws_sdk_networkmanager::types::Tag::builder()

@@ -48,8 +48,7 @@ pub async fn decide(ctx: Arc<Context>, event: Value) -> Result<Value, HandlerErr
     let now = OffsetDateTime::now_utc();
     let mut any = false;
     for target in &mut incident.targets {
-        let decision =
-            decide_target(
+        let decision = decide_target(
             &ctx,
             &incident.incident_id,
             &incident.finding,
@@ -57,7 +56,8 @@ pub async fn decide(ctx: Arc<Context>, event: Value) -> Result<Value, HandlerErr
             incident.execution_arn.as_deref(),
             &core,
             now,
-        ).await?;
+        )
+        .await?;
         any |= decision.quarantine;
         ctx.journal
             .audit(

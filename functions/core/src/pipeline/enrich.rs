@@ -16,7 +16,8 @@ pub async fn enrich(ctx: Arc<Context>, input: Value) -> Result<Value, HandlerErr
     let (event, execution_arn) = match input {
         Value::Object(mut map) if map.contains_key("event") && map.contains_key("execution_arn") => (
             map.remove("event").unwrap_or_default(),
-            map.remove("execution_arn").and_then(|v| v.as_str().map(str::to_string)),
+            map.remove("execution_arn")
+                .and_then(|v| v.as_str().map(str::to_string)),
         ),
         other => (other, None),
     };
