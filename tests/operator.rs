@@ -89,6 +89,28 @@ async fn status_show_extend_and_release_a_quarantine() {
     args.extend(["--status", "quarantined"]);
     assert_eq!(json(&cloud.operator(&args)).as_array().unwrap().len(), 1);
 
+    // Without --local, the SDK's default chain and AWS_ENDPOINT_URL decide where cwq looks.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cwq"))
+        .args(["status", "--output", "json"])
+        .env("AWS_ENDPOINT_URL", &cloud.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "123456789012")
+        .env("AWS_SECRET_ACCESS_KEY", "cwq-local")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap();
+    assert_eq!(json(&out), records, "{}", text(&out));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cwq"))
+        .args(["status", "--stack", "elsewhere"])
+        .env("AWS_ENDPOINT_URL", &cloud.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "123456789012")
+        .env("AWS_SECRET_ACCESS_KEY", "cwq-local")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(text(&out).contains("elsewhere-journal"), "{}", text(&out));
+
     // show: by VPC, by attachment and by incident, as text and JSON.
     let out = cloud.operator(&["show", &spoke.vpc_id]);
     let timeline = text(&out);
