@@ -77,9 +77,10 @@ enum Command {
 enum Faults {
     /// The fault rules and the emulator's settings.
     List,
-    /// Add a rule: a share of calls throttled or failed, and added latency.
+    /// Add a rule: a share of calls throttled or failed, added latency, or a crash of the
+    /// calling function right after its call is served.
     Add {
-        /// networkmanager, lambda, or * for any.
+        /// networkmanager, lambda, ec2, dynamodb, sts… or * for any.
         #[arg(long, default_value = "*")]
         service: String,
         /// e.g. TagResource; * for any.
@@ -91,6 +92,12 @@ enum Faults {
         error_rate: f64,
         #[arg(long, default_value_t = 0)]
         latency_ms: u64,
+        /// Serve the call, then crash the Lambda function that made it (before it sees the answer).
+        #[arg(long)]
+        crash_after: bool,
+        /// Apply to the first N matching calls only.
+        #[arg(long)]
+        times: Option<u32>,
         /// Seed for the fault dice, for reproducible runs.
         #[arg(long)]
         seed: Option<u64>,
@@ -454,6 +461,8 @@ async fn faults(state_dir: &Path, command: Faults) -> Result<(), CliError> {
             throttle_rate,
             error_rate,
             latency_ms,
+            crash_after,
+            times,
             seed,
         } => {
             for (name, rate) in [("--throttle-rate", throttle_rate), ("--error-rate", error_rate)] {
@@ -465,7 +474,8 @@ async fn faults(state_dir: &Path, command: Faults) -> Result<(), CliError> {
             if let Some(list) = rules.as_array_mut() {
                 list.push(
                     json!({"service": service, "operation": operation, "throttle_rate": throttle_rate,
-                                 "error_rate": error_rate, "latency_ms": latency_ms}),
+                           "error_rate": error_rate, "latency_ms": latency_ms, "crash_after": crash_after,
+                           "times": times}),
                 );
             }
             call("PUT", "faults", Some(json!({"rules": rules, "seed": seed}))).await?;

@@ -62,13 +62,33 @@ pub async fn release(args: ReleaseArgs) -> Result<(), CliError> {
     }
     let deployed = Deployed::connect(&args.connection).await?;
     let record = find_attachment(&deployed, &args.what).await?;
-    if !matches!(record.status, Status::Quarantined | Status::Releasing) {
+    if !matches!(
+        record.status,
+        Status::Quarantined | Status::Quarantining | Status::Releasing
+    ) {
         return Err(CliError::refused(format!(
             "{} ({}) is {}, not quarantined: nothing to release",
             record.vpc_id,
             record.attachment_id,
             status_name(record.status)
         )));
+    }
+    // A half-done quarantine may be released once its execution has stopped, never under it.
+    if let (Status::Quarantining, Some(execution)) = (record.status, &record.execution_arn) {
+        let running = deployed
+            .step_functions()
+            .describe_execution()
+            .execution_arn(execution)
+            .send()
+            .await
+            .map(|d| d.status().as_str() == "RUNNING")
+            .unwrap_or(false);
+        if running {
+            return Err(CliError::refused(format!(
+                "{} is being quarantined by {execution}, which is still running; wait for it to end",
+                record.vpc_id
+            )));
+        }
     }
     let before = record.segment_before.as_deref().unwrap_or("no segment");
     confirm(

@@ -120,7 +120,11 @@ fn every_function_has_its_own_role_and_no_wildcard_action() {
                 "{name}: {actions:?}"
             );
             if statement["Resource"] == "*" {
-                let readonly = ["networkmanager:ListAttachments", "ec2:DescribeInstances"];
+                let readonly = [
+                    "networkmanager:ListAttachments",
+                    "ec2:DescribeInstances",
+                    "ec2:DescribeSnapshots",
+                ];
                 assert!(
                     actions.iter().all(|a| readonly.contains(a)),
                     "{name}: a mutating action on *: {actions:?}"

@@ -583,7 +583,9 @@ impl CloudWan {
         }
         let placement = self.place(id, Some(&tags))?;
         let record = self.attachment(id)?;
-        if Some(&placement) == record.placement.as_ref() {
+        // A change during a move re-targets the move, even back to where it started.
+        let moving = self.transitions.contains_key(id);
+        if Some(&placement) == record.placement.as_ref() && !moving {
             self.attachment_mut(id)?.tags = tags;
             return Ok(());
         }

@@ -161,6 +161,105 @@ fn to_hyper(response: ApiResponse) -> Response<Body> {
         .unwrap_or_else(|_| http::status(500, "bad response"))
 }
 
+/// The Lambda function that made a call: `app/<name>` in the SDK's user agent, which the
+/// Lambda host sets through AWS_SDK_UA_APP_ID.
+fn calling_function(headers: &hyper::HeaderMap) -> Option<String> {
+    ["x-amz-user-agent", "user-agent"]
+        .iter()
+        .filter_map(|name| headers.get(*name)?.to_str().ok())
+        .flat_map(str::split_whitespace)
+        .find_map(|token| token.strip_prefix("app/"))
+        .map(str::to_string)
+}
+
+/// The operation of a call to a moto-served service: `X-Amz-Target` (JSON protocols) or the
+/// `Action` of a query-protocol form body.
+fn proxied_operation(headers: &hyper::HeaderMap, body: &[u8]) -> String {
+    if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        return target.rsplit('.').next().unwrap_or(target).to_string();
+    }
+    String::from_utf8_lossy(body)
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("Action="))
+        .unwrap_or("Unknown")
+        .to_string()
+}
+
+fn is_mutating_ec2(operation: &str) -> bool {
+    [
+        "Create",
+        "Delete",
+        "Modify",
+        "Attach",
+        "Detach",
+        "Associate",
+        "Disassociate",
+        "Run",
+        "Terminate",
+        "Stop",
+        "Start",
+    ]
+    .iter()
+    .any(|verb| operation.starts_with(verb))
+}
+
+/// An injected error in the service's own protocol: EC2's XML, the query protocol's XML, or
+/// the JSON protocols' `__type`.
+fn protocol_error(service: &str, error: &ApiError) -> Response<Body> {
+    let throttled = error.code == "ThrottlingException";
+    let (content_type, body, status) = match service {
+        "ec2" => {
+            let code = if throttled {
+                "RequestLimitExceeded"
+            } else {
+                "InternalError"
+            };
+            let xml = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code>\
+                 <Message>{}</Message></Error></Errors><RequestID>{}</RequestID></Response>",
+                error.message,
+                request_id()
+            );
+            ("text/xml", xml, if throttled { 503 } else { 500 })
+        }
+        "sts" | "iam" | "sns" | "sqs" => {
+            let code = if throttled {
+                "Throttling"
+            } else {
+                "InternalFailure"
+            };
+            let xml = format!(
+                "<ErrorResponse><Error><Type>Receiver</Type><Code>{code}</Code><Message>{}</Message></Error>\
+                 <RequestId>{}</RequestId></ErrorResponse>",
+                error.message,
+                request_id()
+            );
+            ("text/xml", xml, if throttled { 400 } else { 500 })
+        }
+        _ => {
+            let code = if throttled {
+                "ThrottlingException"
+            } else {
+                "InternalServerError"
+            };
+            let json = json!({"__type": code, "message": error.message}).to_string();
+            (
+                "application/x-amz-json-1.0",
+                json,
+                if throttled { 400 } else { 500 },
+            )
+        }
+    };
+    let mut response = Response::new(full(Bytes::from(body)));
+    *response.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    response
+}
+
 fn request_id() -> String {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -175,6 +274,7 @@ impl LocalCloud {
         }
         let query = request.uri().query().unwrap_or_default().to_string();
         let (service, account) = credential_scope(request.headers(), &query);
+        let caller = calling_function(request.headers());
         match service.as_deref() {
             Some("networkmanager") => {
                 let method = request.method().to_string();
@@ -186,7 +286,9 @@ impl LocalCloud {
                     body,
                     account,
                 };
-                to_hyper(self.network_manager(&api).await)
+                let (response, crash) = self.network_manager(&api).await;
+                self.crash_caller(crash, caller.as_deref()).await;
+                to_hyper(response)
             }
             Some("lambda") => {
                 let invocation_type = request
@@ -200,11 +302,25 @@ impl LocalCloud {
                         .await,
                 )
             }
-            _ => self.proxy(request).await,
+            other => {
+                let service = other.unwrap_or("unknown").to_string();
+                let (response, crash) = self.proxy(request, &service, &account).await;
+                self.crash_caller(crash, caller.as_deref()).await;
+                response
+            }
         }
     }
 
-    async fn network_manager(&self, request: &ApiRequest) -> ApiResponse {
+    /// A `crash_after` fault: the call was served; now its caller dies before the answer.
+    async fn crash_caller(&self, crash: bool, caller: Option<&str>) {
+        if let (true, Some(function)) = (crash, caller) {
+            if self.lambda.crash(function).await {
+                eprintln!("fault: {function} crashed after its call was served");
+            }
+        }
+    }
+
+    async fn network_manager(&self, request: &ApiRequest) -> (ApiResponse, bool) {
         let operation = CloudWan::operation_name(&request.method, &request.raw_path).unwrap_or("Unknown");
         let verdict = self
             .observer
@@ -229,7 +345,7 @@ impl LocalCloud {
             .lock()
             .expect("lock")
             .record(info, response.status, injected, is_mutating(operation));
-        response
+        (response, verdict.crash_after && !injected)
     }
 
     async fn lambda_call(
@@ -270,16 +386,47 @@ impl LocalCloud {
         response
     }
 
-    /// Everything else goes to moto, unchanged.
-    async fn proxy(&self, request: Request<hyper::body::Incoming>) -> Response<Body> {
+    /// Everything else goes to moto, unchanged — unless a fault rule says otherwise.
+    async fn proxy(
+        &self,
+        request: Request<hyper::body::Incoming>,
+        service: &str,
+        account: &str,
+    ) -> (Response<Body>, bool) {
         let Some(moto) = &self.moto_url else {
-            return http::status(502, "moto is not running behind this gateway");
+            return (
+                http::status(502, "moto is not running behind this gateway"),
+                false,
+            );
         };
         let (parts, body) = request.into_parts();
         let body = match body.collect().await {
             Ok(collected) => collected.to_bytes(),
-            Err(e) => return http::status(400, &format!("cannot read the request: {e}")),
+            Err(e) => return (http::status(400, &format!("cannot read the request: {e}")), false),
         };
+        let operation = proxied_operation(&parts.headers, &body);
+        let verdict = self.observer.lock().expect("lock").verdict(service, &operation);
+        if !verdict.delay.is_zero() {
+            tokio::time::sleep(verdict.delay).await;
+        }
+        let path = parts.uri.path().to_string();
+        let record = |status: u16, injected: bool| {
+            let info = CallInfo {
+                service,
+                operation: &operation,
+                account,
+                path: &path,
+            };
+            let mutating = service == "ec2" && is_mutating_ec2(&operation);
+            self.observer
+                .lock()
+                .expect("lock")
+                .record(info, status, injected, mutating);
+        };
+        if let Some(error) = verdict.error {
+            record(error.status, true);
+            return (protocol_error(service, &error), false);
+        }
         let target = format!("{moto}{}", parts.uri.path_and_query().map_or("/", |p| p.as_str()));
         let mut builder = Request::builder().method(parts.method).uri(target);
         for (name, value) in &parts.headers {
@@ -288,15 +435,16 @@ impl LocalCloud {
             }
         }
         let Ok(forward) = builder.body(full(body)) else {
-            return http::status(400, "cannot forward the request");
+            return (http::status(400, "cannot forward the request"), false);
         };
         match self.client.request(forward).await {
             Ok(response) => {
                 let (parts, body) = response.into_parts();
                 let bytes = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
-                Response::from_parts(parts, full(bytes))
+                record(parts.status.as_u16(), false);
+                (Response::from_parts(parts, full(bytes)), verdict.crash_after)
             }
-            Err(e) => http::status(502, &format!("moto did not answer: {e}")),
+            Err(e) => (http::status(502, &format!("moto did not answer: {e}")), false),
         }
     }
 

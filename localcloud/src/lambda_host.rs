@@ -78,6 +78,8 @@ struct Function {
     stats: Arc<StdMutex<FunctionStats>>,
     /// Set when an instance asks for its first invocation.
     ready: Arc<tokio::sync::Notify>,
+    /// The running instance's process id (0: none yet).
+    pid: std::sync::atomic::AtomicU32,
 }
 
 struct Instance {
@@ -127,6 +129,7 @@ impl LambdaHost {
             instance: Mutex::new(None),
             stats: Arc::new(StdMutex::new(FunctionStats::default())),
             ready: Arc::new(tokio::sync::Notify::new()),
+            pid: std::sync::atomic::AtomicU32::new(0),
         });
         let served = function.clone();
         tokio::spawn(http::serve(listener, move |request| {
@@ -226,6 +229,23 @@ impl LambdaHost {
             .push(("x-amz-executed-version".into(), "$LATEST".into()));
         response.headers.push(("x-amzn-requestid".into(), request_id));
         response
+    }
+
+    /// Kills the function's instance as if it crashed: its invocation fails with
+    /// Runtime.ExitError, and the next one starts cold.
+    pub async fn crash(&self, name: &str) -> bool {
+        let function = self.functions.lock().expect("lock").get(name).cloned();
+        let Some(function) = function else { return false };
+        // By pid, without the instance lock: the crashing call may be in the middle of it.
+        let pid = function.pid.load(std::sync::atomic::Ordering::Relaxed);
+        if pid != 0 {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+        }
+        // Dropping the waiting senders ends the invocation as an exit before answering.
+        function.pending.lock().expect("lock").clear();
+        true
     }
 
     pub async fn stop_all(&self) {
@@ -329,6 +349,8 @@ impl Function {
             .env("AWS_SECRET_ACCESS_KEY", "cwq-local")
             .env("AWS_SESSION_TOKEN", "cwq-local")
             .env("AWS_ENDPOINT_URL", &settings.endpoint_url)
+            // Names the caller in each SDK call's user agent (`app/<name>`), for crash faults.
+            .env("AWS_SDK_UA_APP_ID", &c.name)
             .envs(&c.environment)
             .stdin(std::process::Stdio::null())
             .stdout(log)
@@ -336,6 +358,8 @@ impl Function {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", c.binary.display()))?;
+        self.pid
+            .store(child.id().unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
         *instance = Some(Instance { child });
         match tokio::time::timeout(Duration::from_secs(10), ready).await {
             Ok(()) => {

@@ -24,6 +24,13 @@ pub struct FaultRule {
     /// Added to every matching call.
     #[serde(default)]
     pub latency_ms: u64,
+    /// The call is served, then the Lambda function that made it crashes before it sees the
+    /// answer: a crash right after a side effect.
+    #[serde(default)]
+    pub crash_after: bool,
+    /// Applies to the first N matching calls only (None: to every one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<u32>,
 }
 
 fn any() -> String {
@@ -77,11 +84,12 @@ impl Default for Observer {
     }
 }
 
-/// What to do with a call before it is served.
+/// What to do with a call before (and after) it is served.
 #[derive(Debug, Default)]
 pub struct Verdict {
     pub delay: Duration,
     pub error: Option<ApiError>,
+    pub crash_after: bool,
 }
 
 impl Observer {
@@ -106,13 +114,17 @@ impl Observer {
 
     pub fn verdict(&mut self, service: &str, operation: &str) -> Verdict {
         let mut verdict = Verdict::default();
-        let rules: Vec<FaultRule> = self
-            .rules
-            .iter()
-            .filter(|r| r.matches(service, operation))
-            .cloned()
-            .collect();
+        let mut rules = Vec::new();
+        for rule in self.rules.iter_mut().filter(|r| r.matches(service, operation)) {
+            match &mut rule.times {
+                Some(0) => continue,
+                Some(n) => *n -= 1,
+                None => {}
+            }
+            rules.push(rule.clone());
+        }
         for rule in rules {
+            verdict.crash_after |= rule.crash_after;
             verdict.delay += Duration::from_millis(rule.latency_ms);
             if verdict.error.is_none() && rule.throttle_rate > 0.0 && self.roll() < rule.throttle_rate {
                 verdict.error = Some(ApiError::throttling());

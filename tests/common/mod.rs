@@ -507,6 +507,91 @@ impl Cloud {
         cwq(&all)
     }
 
+    /// Adds a fault rule: `cwq local faults add ARGS`.
+    pub fn fault(&self, args: &[&str]) {
+        let mut all = vec!["local", "faults", "add"];
+        all.extend_from_slice(args);
+        all.extend(["--state-dir", self.state()]);
+        let out = cwq(&all);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+
+    pub fn clear_faults(&self) {
+        let out = cwq(&["local", "faults", "clear", "--state-dir", self.state()]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+
+    /// Delivers the event and waits; returns the report and the execution ARN.
+    pub fn inject_execution(&self, event: &Value) -> (String, String) {
+        let report = self.inject(event);
+        let arn = report
+            .split_whitespace()
+            .find(|w| w.contains(":execution:"))
+            .unwrap_or_else(|| panic!("no execution in: {report}"))
+            .to_string();
+        (report, arn)
+    }
+
+    /// Delivers the event without waiting; returns the execution ARN.
+    pub fn deliver(&self, event: &Value) -> String {
+        let path = self
+            .state_dir
+            .join(format!("event-{}.json", event["id"].as_str().unwrap_or("x")));
+        std::fs::write(&path, event.to_string()).unwrap();
+        let out = cwq(&[
+            "local",
+            "inject",
+            path.to_str().unwrap(),
+            "--state-dir",
+            self.state(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+        text(&out)
+            .split_whitespace()
+            .find(|w| w.contains(":execution:"))
+            .unwrap()
+            .to_string()
+    }
+
+    /// Waits for an execution to end: (status, error).
+    pub async fn wait_execution(&self, arn: &str) -> (String, String) {
+        let sfn = self.step_functions();
+        for _ in 0..1200 {
+            let d = sfn.describe_execution().execution_arn(arn).send().await.unwrap();
+            if d.status().as_str() != "RUNNING" {
+                return (
+                    d.status().as_str().to_string(),
+                    d.error().unwrap_or_default().to_string(),
+                );
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("{arn} still running after 120 s");
+    }
+
+    /// The emulator's log of mutating calls.
+    pub fn calls(&self) -> Vec<Value> {
+        let out = cwq(&["local", "calls", "--output", "json", "--state-dir", self.state()]);
+        serde_json::from_slice::<Value>(&out.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// Calls per `service:operation`: {calls, errors, injected}.
+    pub fn counters(&self) -> Value {
+        let out = cwq(&[
+            "local",
+            "counters",
+            "--output",
+            "json",
+            "--state-dir",
+            self.state(),
+        ]);
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
     /// Runs the deployed sweep schedule now.
     pub fn sweep(&self) -> String {
         text(&cwq(&[

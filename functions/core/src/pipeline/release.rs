@@ -10,8 +10,9 @@ use super::{input, output, Context};
 use crate::cloudwan::{Attachment, EvaluationOptions};
 use crate::error::HandlerError;
 use crate::incident::{Incident, ReleaseRequest, Target};
+use crate::journal::tag_map;
 use crate::journal::{AttachmentRecord, Status};
-use aws_sdk_networkmanager::types::Tag;
+use aws_sdk_networkmanager::types::{AttachmentState, Tag};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -24,7 +25,8 @@ pub async fn release(ctx: Arc<Context>, event: Value) -> Result<Value, HandlerEr
         HandlerError::InvalidInput(format!("{} was never quarantined by cwq", request.attachment_id))
     })?;
     match record.status {
-        Status::Quarantined | Status::Releasing => {}
+        // Quarantining: a quarantine whose execution failed closed half-way.
+        Status::Quarantined | Status::Quarantining | Status::Releasing => {}
         Status::Released => {
             request.expected_segment = record.segment_before.clone();
             return output(&request);
@@ -36,7 +38,7 @@ pub async fn release(ctx: Arc<Context>, event: Value) -> Result<Value, HandlerEr
             )))
         }
     }
-    if record.status == Status::Quarantined {
+    if record.status != Status::Releasing {
         record.status = Status::Releasing;
         record = ctx.journal.put_state(&record, Some(record.version)).await?;
         let detail =
@@ -45,7 +47,12 @@ pub async fn release(ctx: Arc<Context>, event: Value) -> Result<Value, HandlerEr
             .audit(&record.incident_id, "ReleaseStarted", detail)
             .await?;
     }
-    request.expected_segment = restore(&ctx, &record).await?;
+    request.expected_segment = if record.previous_recorded {
+        restore(&ctx, &record).await?
+    } else {
+        // The tags were never changed: there is nothing to put back.
+        record.segment_before.clone()
+    };
     output(&request)
 }
 
@@ -64,6 +71,9 @@ fn target_of(record: &AttachmentRecord) -> Target {
 
 /// Puts the recorded tag back; returns the segment the LIVE policy gives the restored tags.
 async fn restore(ctx: &Context, record: &AttachmentRecord) -> Result<Option<String>, HandlerError> {
+    if withdraw_proposal(ctx, record).await? {
+        return Ok(record.segment_before.clone());
+    }
     let target = target_of(record);
     let mut tags = current_tags(ctx, &target).await?;
     let key = &record.tag_key;
@@ -110,6 +120,41 @@ async fn restore(ctx: &Context, record: &AttachmentRecord) -> Result<Option<Stri
         .map(str::to_string))
 }
 
+/// A tag change of ours still waiting for the core network owner's acceptance is withdrawn
+/// by rejecting it (as owner): the attachment keeps its tags and segment. True if it did.
+async fn withdraw_proposal(ctx: &Context, record: &AttachmentRecord) -> Result<bool, HandlerError> {
+    let got = ctx
+        .network_manager
+        .get_vpc_attachment()
+        .attachment_id(&record.attachment_id)
+        .send()
+        .await
+        .map_err(|e| HandlerError::from_sdk("networkmanager GetVpcAttachment", e))?;
+    let Some(attachment) = got.vpc_attachment().and_then(|v| v.attachment()) else {
+        return Ok(false);
+    };
+    let ours = attachment
+        .proposed_segment_change()
+        .is_some_and(|p| tag_map(p.tags()).get(&record.tag_key) == Some(&record.segment));
+    if attachment.state() != Some(&AttachmentState::PendingTagAcceptance) || !ours {
+        return Ok(false);
+    }
+    ctx.network_manager
+        .reject_attachment()
+        .attachment_id(&record.attachment_id)
+        .send()
+        .await
+        .map_err(|e| HandlerError::from_sdk("networkmanager RejectAttachment", e))?;
+    ctx.journal
+        .audit(
+            &record.incident_id,
+            "ProposalWithdrawn",
+            json!({"attachment": record.attachment_id, "key": record.tag_key, "value": record.segment}),
+        )
+        .await?;
+    Ok(true)
+}
+
 /// After a failure inside containment: undo this incident's tag changes, record FAILED with
 /// the reason, publish it. The state machine fails afterwards with the original error.
 async fn compensate(ctx: Arc<Context>, event: Value) -> Result<Value, HandlerError> {
@@ -127,10 +172,23 @@ async fn compensate(ctx: Arc<Context>, event: Value) -> Result<Value, HandlerErr
         if record.incident_id != incident.incident_id || !record.is_active() {
             continue;
         }
-        let restored_to = if record.previous_recorded {
-            restore(&ctx, &record).await?
-        } else {
-            None
+        let restored_to = match record.previous_recorded {
+            true => match restore(&ctx, &record).await {
+                Ok(segment) => segment,
+                // Deleted or detached meanwhile: there is nothing left to restore.
+                Err(HandlerError::AttachmentNotFound(why)) => {
+                    ctx.journal
+                        .audit(
+                            &incident.incident_id,
+                            "AttachmentGone",
+                            json!({"attachment": target.attachment_id, "why": why}),
+                        )
+                        .await?;
+                    None
+                }
+                Err(other) => return Err(other),
+            },
+            false => None,
         };
         record.status = Status::Failed;
         record.reason = reason.clone();

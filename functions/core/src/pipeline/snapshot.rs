@@ -21,6 +21,22 @@ pub async fn snapshot(ctx: Arc<Context>, event: Value) -> Result<Value, HandlerE
     let ec2 = ctx
         .ec2_for(finding.account_id.as_deref(), finding.region.as_deref())
         .await?;
+    // A run that crashed after CreateSnapshots left a tagged set the journal does not know.
+    let earlier = taken_earlier(&ec2, &incident.incident_id).await?;
+    if !earlier.is_empty() {
+        ctx.journal
+            .record_snapshots(&incident.incident_id, &earlier)
+            .await?;
+        ctx.journal
+            .audit(
+                &incident.incident_id,
+                "Snapshotted",
+                json!({"instance": finding.instance_id, "snapshots": earlier, "found_after_restart": true}),
+            )
+            .await?;
+        incident.snapshots = earlier;
+        return output(&incident);
+    }
     let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
     let tags = TagSpecification::builder()
         .resource_type(ResourceType::Snapshot)
@@ -65,4 +81,25 @@ pub async fn snapshot(ctx: Arc<Context>, event: Value) -> Result<Value, HandlerE
         .await?;
     incident.snapshots = ids;
     output(&incident)
+}
+
+/// Snapshots already tagged with this incident.
+async fn taken_earlier(ec2: &aws_sdk_ec2::Client, incident_id: &str) -> Result<Vec<String>, HandlerError> {
+    let described = ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:cwq:incident")
+                .values(incident_id)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| HandlerError::from_sdk("ec2 DescribeSnapshots", e))?;
+    Ok(described
+        .snapshots()
+        .iter()
+        .filter_map(|s| s.snapshot_id().map(str::to_string))
+        .collect())
 }

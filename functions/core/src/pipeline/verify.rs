@@ -21,9 +21,12 @@ pub async fn move_segment(ctx: Arc<Context>, event: Value) -> Result<Value, Hand
             .journal
             .state(&target.attachment_id)
             .await?
-            .filter(|r| r.incident_id == incident.incident_id)
+            .filter(|r| r.incident_id == incident.incident_id && r.is_active())
             .ok_or_else(|| {
-                HandlerError::Conflict(format!("{} is not locked by this incident", target.attachment_id))
+                HandlerError::Conflict(format!(
+                    "{} is not locked by this incident (released or taken over meanwhile)",
+                    target.attachment_id
+                ))
             })?;
         let current = current_tags(&ctx, target).await?;
         if !record.previous_recorded {
