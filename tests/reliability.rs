@@ -10,12 +10,12 @@ mod common;
 use common::{finding, repo, text, Cloud, OVERLAY_CORE};
 use serde_json::{json, Value};
 
+/// The successful mutating Network Manager calls on an attachment, in order.
 fn operations(calls: &[Value], attachment: &str) -> Vec<String> {
     calls
         .iter()
-        .filter(|c| {
-            c["service"] == "networkmanager" && c["path"].as_str().unwrap_or_default().contains(attachment)
-        })
+        .filter(|c| c["service"] == "networkmanager" && c["status"].as_u64() < Some(400))
+        .filter(|c| c["path"].as_str().unwrap_or_default().contains(attachment))
         .map(|c| c["operation"].as_str().unwrap().to_string())
         .collect()
 }
@@ -258,4 +258,319 @@ async fn an_attachment_deleted_mid_flight_is_a_named_failure_without_a_crash_loo
     assert_eq!(state["status"], "FAILED", "{state}");
     let invocations = cloud.counters()["lambda:Invoke"]["calls"].as_u64().unwrap();
     assert!(invocations < 20, "no crash loop: {invocations} invocations");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_of_half_the_calls_delays_but_never_breaks_containment() {
+    let cloud = Cloud::start("throttle", OVERLAY_CORE, None, &[]).await;
+    let mut spokes = Vec::new();
+    for n in 1..=3 {
+        spokes.push(cloud.spoke(&format!("10.{n}.0.0/16"), &[("domain", "hub")]).await);
+    }
+    cloud.fault(&[
+        "--service",
+        "networkmanager",
+        "--throttle-rate",
+        "0.5",
+        "--seed",
+        "7",
+    ]);
+    cloud.fault(&["--service", "ec2", "--throttle-rate", "0.5"]);
+    for (n, spoke) in spokes.iter().enumerate() {
+        let report = cloud.inject(&finding(
+            "bitcoin-tool-high",
+            spoke,
+            &format!("thr{n}"),
+            None,
+            None,
+        ));
+        assert!(report.contains("SUCCEEDED"), "{report}");
+    }
+    let counters = cloud.counters();
+    cloud.clear_faults();
+    let injected = |key: &str| counters[key]["injected"].as_u64().unwrap_or(0);
+    assert!(
+        injected("networkmanager:TagResource") + injected("networkmanager:GetVpcAttachment") > 0,
+        "{counters:#}"
+    );
+    assert!(
+        injected("ec2:CreateSnapshots") + injected("ec2:DescribeSnapshots") > 0,
+        "{counters:#}"
+    );
+    for spoke in &spokes {
+        assert_eq!(cloud.attachment(spoke).await.1.as_deref(), Some("blocked"));
+        assert_eq!(
+            cloud.journal_state(&spoke.attachment_id).await.unwrap()["status"],
+            "QUARANTINED"
+        );
+        assert_eq!(
+            operations(&cloud.calls(), &spoke.attachment_id),
+            ["TagResource"],
+            "one tag change"
+        );
+    }
+    assert_eq!(cloud.snapshots().await.len(), 3, "one set per instance");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_concurrent_findings_for_one_vpc_make_one_quarantine_at_the_strictest_segment() {
+    let cloud = Cloud::start("concurrent", OVERLAY_CORE, None, &[]).await;
+    let spoke = cloud.spoke("10.1.0.0/16", &[("domain", "hub")]).await;
+    let severities = [2.0, 4.5, 5.0, 6.0, 7.5, 8.0, 3.0, 5.5, 7.0, 4.0];
+    let executions: Vec<String> = severities
+        .iter()
+        .enumerate()
+        .map(|(n, severity)| {
+            cloud.deliver(&finding(
+                "malicious-ip-caller-medium",
+                &spoke,
+                &format!("conc{n}"),
+                Some(*severity),
+                None,
+            ))
+        })
+        .collect();
+    for execution in &executions {
+        let (status, error) = cloud.wait_execution(execution).await;
+        assert_eq!(status, "SUCCEEDED", "{execution}: {error}{}", cloud.logs());
+    }
+    let state = cloud.journal_state(&spoke.attachment_id).await.unwrap();
+    assert_eq!(
+        (state["status"].as_str(), state["segment"].as_str()),
+        (Some("QUARANTINED"), Some("blocked")),
+        "{state}"
+    );
+    assert_eq!(cloud.attachment(&spoke).await.1.as_deref(), Some("blocked"));
+    let decided: Vec<String> = cloud
+        .audit_steps()
+        .await
+        .iter()
+        .filter(|s| s["step"] == "Decided")
+        .map(|s| s["detail"]["decision"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        decided.len(),
+        10,
+        "every finding decided and journaled: {decided:?}"
+    );
+    assert!(
+        decided
+            .iter()
+            .all(|d| ["Quarantine", "AlreadyContained", "BelowThreshold", "Extended"].contains(&d.as_str())),
+        "{decided:?}"
+    );
+    let moves = operations(&cloud.calls(), &spoke.attachment_id);
+    assert!(
+        !moves.is_empty() && moves.iter().all(|o| o == "TagResource") && moves.len() <= 3,
+        "{moves:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_blast_radius_budget_stops_the_fourth_move_and_says_so() {
+    let policy = common::policy_variant("policy/default.toml", "budget3", |p| {
+        p.replace("max_moves = 10", "max_moves = 3")
+            .replace("max_moves_per_account = 5", "max_moves_per_account = 5")
+    });
+    let cloud = Cloud::start("budget", OVERLAY_CORE, Some(&policy), &[]).await;
+    let mut spokes = Vec::new();
+    for n in 1..=5 {
+        spokes.push(cloud.spoke(&format!("10.{n}.0.0/16"), &[("domain", "hub")]).await);
+    }
+    for (n, spoke) in spokes.iter().enumerate() {
+        let report = cloud.inject(&finding(
+            "bitcoin-tool-high",
+            spoke,
+            &format!("bud{n}"),
+            None,
+            None,
+        ));
+        assert!(report.contains("SUCCEEDED"), "{report}");
+    }
+    let mut quarantined = 0;
+    for spoke in &spokes {
+        match cloud.journal_state(&spoke.attachment_id).await {
+            Some(state) => {
+                assert_eq!(state["status"], "QUARANTINED");
+                assert_eq!(cloud.attachment(spoke).await.1.as_deref(), Some("blocked"));
+                quarantined += 1;
+            }
+            None => {
+                assert_eq!(cloud.attachment(spoke).await.1.as_deref(), Some("hub"));
+                assert!(operations(&cloud.calls(), &spoke.attachment_id).is_empty());
+            }
+        }
+    }
+    assert_eq!(quarantined, 3);
+    let refused: Vec<Value> = cloud
+        .audit_steps()
+        .await
+        .into_iter()
+        .filter(|s| s["step"] == "Decided" && s["detail"]["decision"] == "BudgetExceeded")
+        .collect();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    let failures: Vec<Value> = cloud
+        .calls()
+        .into_iter()
+        .filter(|c| {
+            c["operation"] == "PutEvents"
+                && c["summary"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("BudgetExceeded")
+        })
+        .collect();
+    assert_eq!(failures.len(), 2, "two Quarantine Failed events: {failures:?}");
+    assert!(failures
+        .iter()
+        .all(|c| c["summary"].as_str().unwrap().starts_with("Quarantine Failed")));
+}
+
+/// A fixture as an EventBridge event; EC2 findings are pointed at the spoke's instance.
+fn fixture_event(name: &str, spoke: &common::Spoke) -> Value {
+    let text = std::fs::read_to_string(repo(&format!("fixtures/guardduty/{name}"))).unwrap();
+    let parsed: Value = serde_json::from_str(&text).unwrap();
+    let mut event = if parsed.get("detail").is_some() {
+        parsed
+    } else {
+        json!({"version": "0", "id": format!("fixture-{name}"), "detail-type": "GuardDuty Finding",
+               "source": "aws.guardduty", "account": common::OWNER, "region": common::REGION,
+               "time": "2026-11-29T00:00:00Z", "resources": [], "detail": parsed})
+    };
+    event["id"] = json!(format!("fixture-{name}"));
+    // Some fixtures carry a partial envelope: complete it as EventBridge would.
+    for (key, value) in [("source", "aws.guardduty"), ("detail-type", "GuardDuty Finding")] {
+        if event.get(key).is_none() {
+            event[key] = json!(value);
+        }
+    }
+    let detail = &mut event["detail"];
+    if detail["resource"]["resourceType"] == "Instance" {
+        detail["accountId"] = json!(common::WORKLOAD);
+        detail["region"] = json!(common::REGION);
+        let instance = &mut detail["resource"]["instanceDetails"];
+        instance["instanceId"] = json!(spoke.instance_id);
+        for interface in instance["networkInterfaces"].as_array_mut().into_iter().flatten() {
+            interface["vpcId"] = json!(spoke.vpc_id);
+        }
+    }
+    event
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_over_every_fixture_changes_nothing_and_journals_every_decision() {
+    let policy = common::policy_variant("policy/default.toml", "dryrun", |p| {
+        // Samples too: every fixture is decided, none is acted on.
+        p.replace("dry_run = false", "dry_run = true")
+            .replace("act_on_samples = false", "act_on_samples = true")
+    });
+    let cloud = Cloud::start("dryrun", OVERLAY_CORE, Some(&policy), &[]).await;
+    let spoke = cloud.spoke("10.1.0.0/16", &[("domain", "hub")]).await;
+    let before = cloud.calls().len();
+    let mut names: Vec<String> = std::fs::read_dir(repo("fixtures/guardduty"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    let mut delivered = 0;
+    for name in &names {
+        let report = cloud.inject(&fixture_event(name, &spoke));
+        if report.contains("No deployed rule matches") {
+            continue; // not an EC2 instance finding: the rule does not deliver it
+        }
+        assert!(report.contains("SUCCEEDED"), "{name}: {report}");
+        delivered += 1;
+    }
+    assert!(delivered >= 8, "{delivered} EC2 fixtures delivered");
+    let changed: Vec<Value> = cloud.calls()[before..]
+        .iter()
+        .filter(|c| c["service"] != "events")
+        .cloned()
+        .collect();
+    assert!(changed.is_empty(), "a dry run made mutating calls: {changed:?}");
+    assert!(cloud.snapshots().await.is_empty());
+    assert!(
+        cloud.journal_state(&spoke.attachment_id).await.is_none(),
+        "no lock taken"
+    );
+    let decisions: Vec<String> = cloud
+        .audit_steps()
+        .await
+        .iter()
+        .filter(|s| s["step"] == "Decided")
+        .map(|s| s["detail"]["decision"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(decisions.len(), delivered, "{decisions:?}");
+    assert!(
+        decisions.iter().filter(|d| *d == "DryRun").count() >= 5,
+        "{decisions:?}"
+    );
+    assert!(
+        decisions
+            .iter()
+            .all(|d| ["DryRun", "BelowThreshold"].contains(&d.as_str())),
+        "{decisions:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_account_ec2_through_the_role_and_cloud_wan_as_the_core_network_owner() {
+    let cloud = Cloud::start("xacct", OVERLAY_CORE, None, &[]).await;
+    let spoke = cloud.spoke("10.1.0.0/16", &[("domain", "hub")]).await;
+    let report = cloud.inject(&finding("bitcoin-tool-high", &spoke, "xa1", None, None));
+    assert!(report.contains("SUCCEEDED"), "{report}");
+    let tag = cloud
+        .calls()
+        .into_iter()
+        .find(|c| c["operation"] == "TagResource")
+        .unwrap();
+    assert_eq!(
+        tag["account"],
+        common::OWNER,
+        "Cloud WAN is changed as the core network owner"
+    );
+    let path = percent_decode(tag["path"].as_str().unwrap());
+    assert!(
+        path.contains(&format!(
+            "arn:aws:networkmanager::{}:attachment/{}",
+            common::WORKLOAD,
+            spoke.attachment_id
+        )),
+        "the attachment ARN carries its owner's account: {path}"
+    );
+    assert_eq!(
+        cloud.snapshots().await.len(),
+        1,
+        "the snapshot is in the workload account"
+    );
+    let own = aws_sdk_ec2::Client::new(&cloud.sdk)
+        .describe_snapshots()
+        .owner_ids("self")
+        .send()
+        .await
+        .unwrap();
+    let cwq_tagged = own
+        .snapshots()
+        .iter()
+        .filter(|s| s.tags().iter().any(|t| t.key() == Some("cwq:incident")))
+        .count();
+    assert_eq!(cwq_tagged, 0, "nothing in the network account");
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).to_string()
 }

@@ -185,6 +185,24 @@ fn proxied_operation(headers: &hyper::HeaderMap, body: &[u8]) -> String {
         .to_string()
 }
 
+/// The detail-types and details of a PutEvents request, for the call log.
+fn published_events(body: &[u8]) -> String {
+    let request: Value = serde_json::from_slice(body).unwrap_or_default();
+    let entries: Vec<String> = request["Entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["DetailType"].as_str().unwrap_or_default(),
+                e["Detail"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    entries.join("\n")
+}
+
 fn is_mutating_ec2(operation: &str) -> bool {
     [
         "Create",
@@ -340,6 +358,7 @@ impl LocalCloud {
             operation,
             account: &request.account,
             path: &request.raw_path,
+            summary: None,
         };
         self.observer
             .lock()
@@ -378,6 +397,7 @@ impl LocalCloud {
             operation: "Invoke",
             account,
             path,
+            summary: None,
         };
         self.observer
             .lock()
@@ -410,14 +430,16 @@ impl LocalCloud {
             tokio::time::sleep(verdict.delay).await;
         }
         let path = parts.uri.path().to_string();
+        let published = (service == "events" && operation == "PutEvents").then(|| published_events(&body));
         let record = |status: u16, injected: bool| {
             let info = CallInfo {
                 service,
                 operation: &operation,
                 account,
                 path: &path,
+                summary: published.as_deref(),
             };
-            let mutating = service == "ec2" && is_mutating_ec2(&operation);
+            let mutating = (service == "ec2" && is_mutating_ec2(&operation)) || published.is_some();
             self.observer
                 .lock()
                 .expect("lock")

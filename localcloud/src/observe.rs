@@ -54,6 +54,9 @@ pub struct CallRecord {
     pub account: String,
     pub path: String,
     pub status: u16,
+    /// What a published event was (`detail-type` of each entry of an EventBridge PutEvents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,6 +163,7 @@ impl Observer {
                 account: call.account.into(),
                 path: call.path.into(),
                 status,
+                summary: call.summary.map(str::to_string),
             });
         }
     }
@@ -184,4 +188,5 @@ pub struct CallInfo<'a> {
     pub operation: &'a str,
     pub account: &'a str,
     pub path: &'a str,
+    pub summary: Option<&'a str>,
 }

@@ -2,6 +2,7 @@
 //! the attachment's journal state; a quarantine takes the attachment's lock in the journal (a
 //! conditional write) before anything changes, and every decision is recorded with its reason.
 
+use super::notify::publish;
 use super::{input, output, Context};
 use crate::cloudwan::{Attachment, CoreNetworkPolicy};
 use crate::decision::{decide as engine, Outcome, Situation};
@@ -59,14 +60,19 @@ pub async fn decide(ctx: Arc<Context>, event: Value) -> Result<Value, HandlerErr
         )
         .await?;
         any |= decision.quarantine;
+        let detail = json!({"attachment": target.attachment_id, "vpc": target.vpc_id, "account": target.owner_account,
+                            "incident": incident.incident_id, "decision": decision.reason_code,
+                            "reason": decision.reason, "target_segment": decision.target_segment, "expiry": decision.expiry});
         ctx.journal
-            .audit(
-                &incident.incident_id,
-                "Decided",
-                json!({"attachment": target.attachment_id, "vpc": target.vpc_id, "decision": decision.reason_code,
-                       "reason": decision.reason, "target_segment": decision.target_segment, "expiry": decision.expiry}),
-            )
+            .audit(&incident.incident_id, "Decided", detail.clone())
             .await?;
+        // A threat cwq may not contain is a failure someone must hear about.
+        if matches!(
+            decision.reason_code.as_str(),
+            "BudgetExceeded" | "PolicyViolation"
+        ) {
+            publish(&ctx, "Quarantine Failed", &detail).await?;
+        }
         target.decision = Some(decision);
     }
     incident.action = if any { Action::Quarantine } else { Action::None };
