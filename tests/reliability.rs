@@ -574,3 +574,157 @@ fn percent_decode(text: &str) -> String {
     }
     String::from_utf8_lossy(&out).to_string()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampering_is_undone_by_the_sweep_and_drift_at_release_is_reported_not_overwritten() {
+    let cloud = Cloud::start("drift", OVERLAY_CORE, None, &[]).await;
+    let spoke = cloud.spoke("10.1.0.0/16", &[("domain", "hub")]).await;
+    let report = cloud.inject(&finding("bitcoin-tool-high", &spoke, "drift1", None, None));
+    assert!(report.contains("SUCCEEDED"), "{report}");
+    wait_segment(&cloud, &spoke, "blocked").await;
+    let arn = format!(
+        "arn:aws:networkmanager::{}:attachment/{}",
+        common::WORKLOAD,
+        spoke.attachment_id
+    );
+    let nm = cloud.network_manager();
+
+    // Someone removes cwq's tag: the VPC drifts back to hub; the sweep puts it back.
+    nm.untag_resource()
+        .resource_arn(&arn)
+        .tag_keys("quarantine")
+        .send()
+        .await
+        .unwrap();
+    wait_segment(&cloud, &spoke, "hub").await;
+    let swept = cloud.sweep();
+    assert!(swept.contains(&spoke.attachment_id), "{swept}");
+    wait_segment(&cloud, &spoke, "blocked").await;
+    assert_eq!(
+        operations(&cloud.calls(), &spoke.attachment_id),
+        ["TagResource", "UntagResource", "TagResource"]
+    );
+    let steps = cloud.audit_steps().await;
+    assert!(
+        steps
+            .iter()
+            .any(|s| s["step"] == "DriftCorrected" && s["detail"]["found"].is_null()),
+        "{steps:?}"
+    );
+    let published = |kind: &str| {
+        cloud
+            .calls()
+            .iter()
+            .filter(|c| c["summary"].as_str().unwrap_or_default().starts_with(kind))
+            .count()
+    };
+    assert_eq!(published("Quarantine Drift"), 1);
+    cloud.sweep();
+    assert_eq!(
+        operations(&cloud.calls(), &spoke.attachment_id).len(),
+        3,
+        "a second sweep changes nothing"
+    );
+
+    // Someone sets a third value; a release reports it and leaves their choice alone.
+    nm.tag_resource()
+        .resource_arn(&arn)
+        .tags(
+            aws_sdk_networkmanager::types::Tag::builder()
+                .key("quarantine")
+                .value("inspected")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    wait_segment(&cloud, &spoke, "inspected").await;
+    let out = cloud.operator(&["release", &spoke.vpc_id, "--reason", "drift test", "--yes"]);
+    assert!(out.status.success(), "{}{}", text(&out), cloud.logs());
+    assert_eq!(
+        operations(&cloud.calls(), &spoke.attachment_id),
+        ["TagResource", "UntagResource", "TagResource", "TagResource"],
+        "the release did not overwrite the third value"
+    );
+    let (_, segment, tags) = cloud.attachment(&spoke).await;
+    assert_eq!(segment.as_deref(), Some("inspected"));
+    assert!(tags.contains(&("quarantine".into(), "inspected".into())));
+    assert!(cloud
+        .audit_steps()
+        .await
+        .iter()
+        .any(|s| s["step"] == "DriftReported"));
+    assert_eq!(published("Quarantine Drift"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_adversarial_corpus_through_the_pipeline_changes_nothing() {
+    let cloud = Cloud::start("corpus", OVERLAY_CORE, None, &[]).await;
+    let attached = cloud.spoke("10.1.0.0/16", &[("domain", "hub")]).await;
+    let protected = cloud.spoke("10.2.0.0/16", &[("domain", "hub")]).await;
+    let policy = common::policy_variant("policy/default.toml", "corpus", |p| {
+        p.replace("vpcs = []", &format!("vpcs = [\"{}\"]", protected.vpc_id))
+    });
+    cloud.deploy(Some(&policy), &[]);
+    let before = cloud.calls().len();
+
+    let sfn = cloud.step_functions();
+    let machine = format!(
+        "arn:aws:states:{}:{}:stateMachine:cwq-quarantine",
+        common::REGION,
+        common::OWNER
+    );
+    let corpus = std::fs::read_to_string(repo("fixtures/adversarial/corpus.jsonl")).unwrap();
+    let mut executions = Vec::new();
+    for (n, line) in corpus.lines().enumerate() {
+        let entry: Value = serde_json::from_str(line).unwrap();
+        let event = entry["event"]
+            .to_string()
+            .replace(
+                "{{SPOKE_VPC_PREFIX}}",
+                &attached.vpc_id[..attached.vpc_id.len() - 3],
+            )
+            .replace("{{SPOKE_VPC}}", &attached.vpc_id)
+            .replace("{{PROTECTED_VPC}}", &protected.vpc_id)
+            .replace("{{INSTANCE}}", &protected.instance_id);
+        let started = sfn
+            .start_execution()
+            .state_machine_arn(&machine)
+            .name(format!("adversarial-{n}"))
+            .input(event)
+            .send()
+            .await
+            .unwrap();
+        executions.push((
+            entry["name"].as_str().unwrap().to_string(),
+            started.execution_arn().to_string(),
+        ));
+    }
+    assert!(executions.len() >= 200);
+    let named = ["InvalidInput", "AttachmentNotFound", "Failed"];
+    let mut outcomes = std::collections::BTreeMap::<String, usize>::new();
+    for (name, arn) in &executions {
+        let (status, error) = cloud.wait_execution(arn).await;
+        assert!(
+            status == "SUCCEEDED" || (status == "FAILED" && named.contains(&error.as_str())),
+            "{name}: {status} {error}"
+        );
+        *outcomes.entry(format!("{status} {error}")).or_default() += 1;
+    }
+    let changed: Vec<Value> = cloud.calls()[before..]
+        .iter()
+        .filter(|c| c["service"] != "events")
+        .cloned()
+        .collect();
+    assert!(changed.is_empty(), "the corpus changed something: {changed:?}");
+    assert!(cloud.journal_state(&attached.attachment_id).await.is_none());
+    assert!(cloud.journal_state(&protected.attachment_id).await.is_none());
+    let protected_decisions = cloud
+        .audit_steps()
+        .await
+        .iter()
+        .filter(|s| s["step"] == "Decided" && s["detail"]["decision"] == "Protected")
+        .count();
+    assert!(protected_decisions >= 2, "{outcomes:?}");
+    eprintln!("corpus outcomes: {outcomes:?}");
+}

@@ -391,15 +391,17 @@ impl Cloud {
 
     /// Every audit item of the journal, oldest first within an incident.
     pub async fn audit_steps(&self) -> Vec<Value> {
-        let scanned = self
+        let scanned: Vec<_> = self
             .dynamodb()
             .scan()
             .table_name("cwq-journal")
+            .into_paginator()
+            .items()
             .send()
+            .collect::<Result<_, _>>()
             .await
             .unwrap();
         let mut items: Vec<Value> = scanned
-            .items()
             .iter()
             .map(|item| Value::Object(item.iter().map(|(k, v)| (k.clone(), attribute(v))).collect()))
             .filter(|v| v["pk"].as_str().is_some_and(|pk| pk.starts_with("INC#")) && v["step"].is_string())

@@ -40,6 +40,15 @@ const NAMES: &[&str] = &[
     "InvalidAccountId",
 ];
 
+/// The fuzzing budget: 2,048 cases per property in the test suite (a few seconds);
+/// `CWQ_FUZZ_CASES=200000 cargo test -p cwq-core --test robustness` for a long run.
+fn fuzz_cases() -> u32 {
+    std::env::var("CWQ_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2048)
+}
+
 fn arb_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
@@ -140,7 +149,7 @@ fn check_accepted(f: &Finding) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(fuzz_cases()))]
 
     #[test]
     fn arbitrary_json_never_panics(value in arb_json()) {

@@ -56,7 +56,7 @@ pub async fn release(ctx: Arc<Context>, event: Value) -> Result<Value, HandlerEr
     output(&request)
 }
 
-fn target_of(record: &AttachmentRecord) -> Target {
+pub(super) fn target_of(record: &AttachmentRecord) -> Target {
     Target {
         vpc_id: record.vpc_id.clone(),
         attachment_id: record.attachment_id.clone(),
@@ -77,6 +77,21 @@ async fn restore(ctx: &Context, record: &AttachmentRecord) -> Result<Option<Stri
     let target = target_of(record);
     let mut tags = current_tags(ctx, &target).await?;
     let key = &record.tag_key;
+    let current = tags.get(key).cloned();
+    // Someone set the key to a third value meanwhile: report it, never overwrite their choice.
+    if current
+        .as_ref()
+        .is_some_and(|v| *v != record.segment && Some(v) != record.previous_value.as_ref())
+    {
+        let detail = json!({"attachment": record.attachment_id, "vpc": record.vpc_id, "account": record.owner_account,
+                            "incident": record.incident_id, "key": key, "found": current,
+                            "cwq_set": record.segment, "previous": record.previous_value});
+        ctx.journal
+            .audit(&record.incident_id, "DriftReported", detail.clone())
+            .await?;
+        publish(ctx, "Quarantine Drift", &detail).await?;
+        return placement(ctx, record, tags).await;
+    }
     match (&record.previous_value, tags.get(key)) {
         (Some(previous), current) if current != Some(previous) => {
             ctx.network_manager
@@ -108,6 +123,15 @@ async fn restore(ctx: &Context, record: &AttachmentRecord) -> Result<Option<Stri
                "value": record.previous_value}),
         )
         .await?;
+    placement(ctx, record, tags).await
+}
+
+/// The segment the LIVE policy gives the attachment with these tags.
+async fn placement(
+    ctx: &Context,
+    record: &AttachmentRecord,
+    tags: std::collections::BTreeMap<String, String>,
+) -> Result<Option<String>, HandlerError> {
     let core = live_policy(ctx).await?;
     let facts = Attachment::vpc(&record.owner_account, &record.edge_location, &record.vpc_id, tags);
     let options = EvaluationOptions {
