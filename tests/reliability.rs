@@ -370,7 +370,6 @@ async fn ten_concurrent_findings_for_one_vpc_make_one_quarantine_at_the_strictes
 async fn the_blast_radius_budget_stops_the_fourth_move_and_says_so() {
     let policy = common::policy_variant("policy/default.toml", "budget3", |p| {
         p.replace("max_moves = 10", "max_moves = 3")
-            .replace("max_moves_per_account = 5", "max_moves_per_account = 5")
     });
     let cloud = Cloud::start("budget", OVERLAY_CORE, Some(&policy), &[]).await;
     let mut spokes = Vec::new();
