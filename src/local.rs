@@ -54,6 +54,11 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// The IAM actions each Lambda function used with its own credentials (least privilege).
+    Actions {
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
     /// Create what a SAM template declares: tables, functions, state machines, rules, schedules.
     Deploy(DeployArgs),
     /// Deliver an event as EventBridge would, to the deployed rules whose pattern matches.
@@ -142,6 +147,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             Command::Faults(faults) => self::faults(&state_dir, faults).await,
             Command::Calls { output } => observe(&state_dir, "calls", output).await,
             Command::Counters { output } => observe(&state_dir, "counters", output).await,
+            Command::Actions { output } => observe(&state_dir, "actions", output).await,
             Command::Deploy(options) => deploy(&state_dir, options).await,
             Command::Inject { event, wait } => inject(&state_dir, &event, wait).await,
             Command::Schedule { name } => schedule(&state_dir, name.as_deref()).await,
@@ -546,6 +552,17 @@ async fn observe(state_dir: &Path, what: &'static str, output: Output) -> Result
                     c["status"],
                     c["path"].as_str().unwrap_or("")
                 );
+            }
+        }
+        (Output::Text, "actions") => {
+            for (function, actions) in value.as_object().into_iter().flatten() {
+                let list: Vec<&str> = actions
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                println!("{function}: {}", list.join(", "));
             }
         }
         (Output::Text, _) => {

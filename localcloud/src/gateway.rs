@@ -161,6 +161,27 @@ fn to_hyper(response: ApiResponse) -> Response<Body> {
         .unwrap_or_else(|_| http::status(500, "bad response"))
 }
 
+/// Who made a call: a Lambda function (or not), with its own keys or an assumed role's.
+#[derive(Debug)]
+struct Caller {
+    function: Option<String>,
+    own_credentials: bool,
+}
+
+/// The Lambda host gives functions an account id as access key; an assumed role's keys are
+/// moto's (`ASIA…`).
+fn own_credentials(headers: &hyper::HeaderMap, query: &str, account: &str) -> bool {
+    let signed = |text: &str| {
+        text.contains(&format!("Credential={account}/"))
+            || text.contains(&format!("Credential%3D{account}%2F"))
+    };
+    let header = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    signed(header) || query.contains(&format!("X-Amz-Credential={account}%2F"))
+}
+
 /// The Lambda function that made a call: `app/<name>` in the SDK's user agent, which the
 /// Lambda host sets through AWS_SDK_UA_APP_ID.
 fn calling_function(headers: &hyper::HeaderMap) -> Option<String> {
@@ -292,7 +313,10 @@ impl LocalCloud {
         }
         let query = request.uri().query().unwrap_or_default().to_string();
         let (service, account) = credential_scope(request.headers(), &query);
-        let caller = calling_function(request.headers());
+        let caller = Caller {
+            function: calling_function(request.headers()),
+            own_credentials: own_credentials(request.headers(), &query, &account),
+        };
         match service.as_deref() {
             Some("networkmanager") => {
                 let method = request.method().to_string();
@@ -304,8 +328,8 @@ impl LocalCloud {
                     body,
                     account,
                 };
-                let (response, crash) = self.network_manager(&api).await;
-                self.crash_caller(crash, caller.as_deref()).await;
+                let (response, crash) = self.network_manager(&api, &caller).await;
+                self.crash_caller(crash, caller.function.as_deref()).await;
                 to_hyper(response)
             }
             Some("lambda") => {
@@ -322,8 +346,8 @@ impl LocalCloud {
             }
             other => {
                 let service = other.unwrap_or("unknown").to_string();
-                let (response, crash) = self.proxy(request, &service, &account).await;
-                self.crash_caller(crash, caller.as_deref()).await;
+                let (response, crash) = self.proxy(request, &service, &account, &caller).await;
+                self.crash_caller(crash, caller.function.as_deref()).await;
                 response
             }
         }
@@ -338,7 +362,7 @@ impl LocalCloud {
         }
     }
 
-    async fn network_manager(&self, request: &ApiRequest) -> (ApiResponse, bool) {
+    async fn network_manager(&self, request: &ApiRequest, caller: &Caller) -> (ApiResponse, bool) {
         let operation = CloudWan::operation_name(&request.method, &request.raw_path).unwrap_or("Unknown");
         let verdict = self
             .observer
@@ -359,6 +383,8 @@ impl LocalCloud {
             account: &request.account,
             path: &request.raw_path,
             summary: None,
+            caller: caller.function.as_deref(),
+            own_credentials: caller.own_credentials,
         };
         self.observer
             .lock()
@@ -398,6 +424,8 @@ impl LocalCloud {
             account,
             path,
             summary: None,
+            caller: None,
+            own_credentials: false,
         };
         self.observer
             .lock()
@@ -412,6 +440,7 @@ impl LocalCloud {
         request: Request<hyper::body::Incoming>,
         service: &str,
         account: &str,
+        caller: &Caller,
     ) -> (Response<Body>, bool) {
         let Some(moto) = &self.moto_url else {
             return (
@@ -438,6 +467,8 @@ impl LocalCloud {
                 account,
                 path: &path,
                 summary: published.as_deref(),
+                caller: caller.function.as_deref(),
+                own_credentials: caller.own_credentials,
             };
             let mutating = (service == "ec2" && is_mutating_ec2(&operation)) || published.is_some();
             self.observer
@@ -564,6 +595,9 @@ impl LocalCloud {
                 http::json_status(200, &json!([]))
             }
             ("GET", "calls") => http::json_status(200, &json!(self.observer.lock().expect("lock").calls())),
+            ("GET", "actions") => {
+                http::json_status(200, &json!(self.observer.lock().expect("lock").actions()))
+            }
             ("GET", "counters") => {
                 http::json_status(200, &json!(self.observer.lock().expect("lock").counters()))
             }

@@ -3,7 +3,7 @@
 
 use crate::api::ApiError;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// One fault: applies to `service` (e.g. `networkmanager`) and `operation` (e.g.
@@ -72,6 +72,9 @@ pub struct Observer {
     rng: u64,
     calls: Vec<CallRecord>,
     counters: BTreeMap<String, Counter>,
+    /// Per Lambda function, the `service:Operation`s it called with its own credentials: the
+    /// IAM actions its role needs (calls through an assumed role are the other role's).
+    actions: BTreeMap<String, BTreeSet<String>>,
     seq: u64,
 }
 
@@ -82,6 +85,7 @@ impl Default for Observer {
             rng: 0x2545_f491_4f6c_dd1d,
             calls: Vec::new(),
             counters: BTreeMap::new(),
+            actions: BTreeMap::new(),
             seq: 0,
         }
     }
@@ -145,6 +149,12 @@ impl Observer {
             .entry(format!("{}:{}", call.service, call.operation))
             .or_default();
         counter.calls += 1;
+        if let (Some(function), true) = (call.caller, call.own_credentials) {
+            self.actions
+                .entry(function.to_string())
+                .or_default()
+                .insert(format!("{}:{}", call.service, call.operation));
+        }
         if status >= 400 {
             counter.errors += 1;
         }
@@ -176,9 +186,14 @@ impl Observer {
         &self.counters
     }
 
+    pub fn actions(&self) -> &BTreeMap<String, BTreeSet<String>> {
+        &self.actions
+    }
+
     pub fn reset(&mut self) {
         self.calls.clear();
         self.counters.clear();
+        self.actions.clear();
     }
 }
 
@@ -189,4 +204,7 @@ pub struct CallInfo<'a> {
     pub account: &'a str,
     pub path: &'a str,
     pub summary: Option<&'a str>,
+    /// The Lambda function that made the call, and whether with its own credentials.
+    pub caller: Option<&'a str>,
+    pub own_credentials: bool,
 }

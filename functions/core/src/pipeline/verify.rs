@@ -17,17 +17,16 @@ pub async fn move_segment(ctx: Arc<Context>, event: Value) -> Result<Value, Hand
     let incident: Incident = input(event, "move-segment takes the incident from decide")?;
     for target in incident.targets.iter().filter(|t| t.plan().is_some()) {
         let decision = target.plan().expect("filtered");
-        let mut record = ctx
+        let Some(mut record) = ctx
             .journal
             .state(&target.attachment_id)
             .await?
             .filter(|r| r.incident_id == incident.incident_id && r.is_active())
-            .ok_or_else(|| {
-                HandlerError::Conflict(format!(
-                    "{} is not locked by this incident (released or taken over meanwhile)",
-                    target.attachment_id
-                ))
-            })?;
+        else {
+            // A stricter incident took the attachment over, or it was released: not ours to tag.
+            superseded(&ctx, &incident.incident_id, &target.attachment_id).await?;
+            continue;
+        };
         let current = current_tags(&ctx, target).await?;
         if !record.previous_recorded {
             record.previous_value = current.get(&record.tag_key).cloned();
@@ -63,6 +62,27 @@ pub async fn move_segment(ctx: Arc<Context>, event: Value) -> Result<Value, Hand
         }
     }
     output(&incident)
+}
+
+/// Journals that another incident (or a release) owns the attachment now.
+async fn superseded(ctx: &Context, incident_id: &str, attachment_id: &str) -> Result<(), HandlerError> {
+    ctx.journal
+        .audit(
+            incident_id,
+            "Superseded",
+            json!({"attachment": attachment_id,
+            "reason": "a stricter incident took the attachment over, or it was released"}),
+        )
+        .await
+}
+
+/// Whether this incident still owns the attachment's lock.
+async fn owns(ctx: &Context, incident_id: &str, attachment_id: &str) -> Result<bool, HandlerError> {
+    Ok(ctx
+        .journal
+        .state(attachment_id)
+        .await?
+        .is_some_and(|r| r.incident_id == incident_id && r.is_active()))
 }
 
 pub(super) async fn current_tags(
@@ -147,6 +167,9 @@ fn attempt(
 async fn verify_quarantine(ctx: Arc<Context>, mut incident: Incident) -> Result<Value, HandlerError> {
     let mut all_done = true;
     for target in incident.targets.iter().filter(|t| t.plan().is_some()) {
+        if !owns(&ctx, &incident.incident_id, &target.attachment_id).await? {
+            continue; // superseded: the incident that owns it now verifies it
+        }
         let expected = target.plan().and_then(|d| d.target_segment.as_deref());
         if let Seen::Pending = check(&ctx, &target.attachment_id, expected).await? {
             all_done = false;
