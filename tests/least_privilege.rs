@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{finding, policy_variant, repo, text, Cloud, OVERLAY_CORE, OWNER, REGION};
+use common::{finding, policy_variant, repo, text, Cloud, OVERLAY_CORE, OWNER};
 use cwq_localcloud::deploy::load_template;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -116,71 +116,7 @@ async fn every_function_holds_exactly_the_actions_its_code_calls() {
 
     // In cwq's own account (no role), without network interfaces in the finding: enrich asks
     // EC2; a Medium finding held 2 s expires and the sweep starts its release.
-    let ec2 = aws_sdk_ec2::Client::new(&cloud.sdk);
-    let vpc = ec2.create_vpc().cidr_block("10.9.0.0/16").send().await.unwrap();
-    let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
-    let subnet = ec2
-        .create_subnet()
-        .vpc_id(&vpc_id)
-        .cidr_block("10.9.1.0/24")
-        .send()
-        .await
-        .unwrap();
-    let subnet_id = subnet.subnet().unwrap().subnet_id().unwrap().to_string();
-    let image = ec2
-        .describe_images()
-        .owners("amazon")
-        .send()
-        .await
-        .unwrap()
-        .images()[0]
-        .image_id()
-        .unwrap()
-        .to_string();
-    let run = ec2
-        .run_instances()
-        .image_id(image)
-        .min_count(1)
-        .max_count(1)
-        .subnet_id(&subnet_id)
-        .send()
-        .await
-        .unwrap();
-    let instance_id = run.instances()[0].instance_id().unwrap().to_string();
-    let created = cloud
-        .network_manager()
-        .create_vpc_attachment()
-        .core_network_id(&cloud.core_network_id)
-        .vpc_arn(format!("arn:aws:ec2:{REGION}:{OWNER}:vpc/{vpc_id}"))
-        .subnet_arns(format!("arn:aws:ec2:{REGION}:{OWNER}:subnet/{subnet_id}"))
-        .tags(
-            aws_sdk_networkmanager::types::Tag::builder()
-                .key("domain")
-                .value("hub")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let own = common::Spoke {
-        vpc_id,
-        instance_id,
-        attachment_id: created
-            .vpc_attachment()
-            .unwrap()
-            .attachment()
-            .unwrap()
-            .attachment_id()
-            .unwrap()
-            .to_string(),
-        subnet_id,
-    };
-    for _ in 0..100 {
-        if cloud.attachment(&own).await.0 == "AVAILABLE" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let own = cloud.own_account_spoke("10.9.0.0/16", &[("domain", "hub")]).await;
     let mut event = finding("malicious-ip-caller-medium", &own, "iam2", None, None);
     event["detail"]["accountId"] = json!(OWNER);
     event["detail"]["resource"]["instanceDetails"]

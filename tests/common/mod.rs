@@ -234,9 +234,20 @@ impl Cloud {
         spoke
     }
 
-    /// A VPC with an instance, not attached to the core network yet.
+    /// A VPC with an instance in the workload account, not attached to the core network yet.
     pub async fn unattached_spoke(&self, cidr: &str) -> Spoke {
-        let ec2 = self.workload_ec2();
+        self.vpc_with_instance(&self.workload_ec2(), WORKLOAD, cidr).await
+    }
+
+    /// A spoke in the core network owner's own account (cwq's), attached with `tags`.
+    pub async fn own_account_spoke(&self, cidr: &str, tags: &[(&str, &str)]) -> Spoke {
+        let ec2 = aws_sdk_ec2::Client::new(&self.sdk);
+        let mut spoke = self.vpc_with_instance(&ec2, OWNER, cidr).await;
+        self.attach(&mut spoke, tags).await;
+        spoke
+    }
+
+    async fn vpc_with_instance(&self, ec2: &aws_sdk_ec2::Client, account: &str, cidr: &str) -> Spoke {
         let vpc = ec2.create_vpc().cidr_block(cidr).send().await.unwrap();
         let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
         let subnet_cidr = cidr.replace(".0.0/16", ".1.0/24");
@@ -265,20 +276,21 @@ impl Cloud {
             instance_id,
             attachment_id: String::new(),
             subnet_id,
+            account: account.to_string(),
         }
     }
 
     /// Attaches the spoke's VPC with `tags` and waits until Cloud WAN has placed it.
     pub async fn attach(&self, spoke: &mut Spoke, tags: &[(&str, &str)]) {
         let nm = self.network_manager();
-        let vpc_arn = format!("arn:aws:ec2:{REGION}:{WORKLOAD}:vpc/{}", spoke.vpc_id);
+        let vpc_arn = format!("arn:aws:ec2:{REGION}:{}:vpc/{}", spoke.account, spoke.vpc_id);
         let mut create = nm
             .create_vpc_attachment()
             .core_network_id(&self.core_network_id)
             .vpc_arn(&vpc_arn)
             .subnet_arns(format!(
-                "arn:aws:ec2:{REGION}:{WORKLOAD}:subnet/{}",
-                spoke.subnet_id
+                "arn:aws:ec2:{REGION}:{}:subnet/{}",
+                spoke.account, spoke.subnet_id
             ));
         for (k, v) in tags {
             create = create.tags(
@@ -623,6 +635,8 @@ pub struct Spoke {
     pub instance_id: String,
     pub attachment_id: String,
     pub subnet_id: String,
+    /// The VPC's account (the attachment's owner).
+    pub account: String,
 }
 
 /// A GuardDuty event for `spoke`'s instance, from one of the example findings.

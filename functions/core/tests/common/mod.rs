@@ -17,3 +17,16 @@ pub fn read(relative: &str) -> String {
 pub fn fixture(name: &str) -> String {
     read(&format!("fixtures/{name}"))
 }
+
+/// Every name a finding parse error may carry.
+pub const ERROR_NAMES: &[&str] = &[
+    "MalformedJson",
+    "NotAGuardDutyEvent",
+    "MissingField",
+    "WrongType",
+    "NotApplicable",
+    "SeverityOutOfRange",
+    "InvalidInstanceId",
+    "InvalidVpcId",
+    "InvalidAccountId",
+];
