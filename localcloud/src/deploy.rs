@@ -445,13 +445,23 @@ pub async fn deploy(endpoint: &str, options: &DeployOptions) -> Result<Deploymen
     };
     for (logical, resource) in resources {
         let kind = resource["Type"].as_str().unwrap_or_default();
-        let properties = resolver.resolve(&resource["Properties"])?;
         let physical = resolver.resources[logical].1.clone();
         let record = Created {
             logical_id: logical.clone(),
             resource_type: kind.to_string(),
             physical_id: physical.clone(),
         };
+        // Alarms, log groups, dashboards…: listed, not resolved (they may use Fn::If).
+        let emulated = [
+            "AWS::DynamoDB::Table",
+            "AWS::Serverless::Function",
+            "AWS::Serverless::StateMachine",
+        ];
+        if !emulated.contains(&kind) {
+            deployment.not_emulated.push(record);
+            continue;
+        }
+        let properties = resolver.resolve(&resource["Properties"])?;
         match kind {
             "AWS::DynamoDB::Table" => {
                 create_table(endpoint, &physical, &properties).await?;

@@ -72,6 +72,9 @@ pub async fn decide(ctx: Arc<Context>, event: Value) -> Result<Value, HandlerErr
             "BudgetExceeded" | "PolicyViolation"
         ) {
             publish(&ctx, "Quarantine Failed", &detail).await?;
+            // Read by the stack's BudgetExceeded metric filter and alarm.
+            tracing::warn!(outcome = %decision.reason_code, attachment = %target.attachment_id,
+                reason = %decision.reason, "quarantine refused");
         }
         target.decision = Some(decision);
     }

@@ -223,6 +223,7 @@ async fn compensate(ctx: Arc<Context>, event: Value) -> Result<Value, HandlerErr
             .audit(&incident.incident_id, "Failed", detail.clone())
             .await?;
         publish(&ctx, "Quarantine Failed", &detail).await?;
+        tracing::warn!(outcome = "QuarantineFailed", attachment = %target.attachment_id, %reason, "quarantine failed");
     }
     output(&json!({"compensated": incident.incident_id, "reason": reason}))
 }

@@ -197,6 +197,10 @@ async fn verify_quarantine(ctx: Arc<Context>, mut incident: Incident) -> Result<
                 .audit(&incident.incident_id, "Quarantined", detail.clone())
                 .await?;
             publish(&ctx, "Quarantine Applied", &detail).await?;
+            // Read by the stack's metric filters (time to contain, the dashboard).
+            tracing::info!(outcome = "QuarantineApplied", attachment = %target.attachment_id,
+                time_to_contain_seconds = seconds_since(incident.finding_time.as_deref()).unwrap_or(-1.0),
+                "quarantine applied");
         }
     }
     incident.verify.status = "done".into();
@@ -221,6 +225,7 @@ async fn verify_release(ctx: Arc<Context>, mut request: ReleaseRequest) -> Resul
                 .audit(&record.incident_id, "Released", detail.clone())
                 .await?;
             publish(&ctx, "Quarantine Released", &detail).await?;
+            tracing::info!(outcome = "QuarantineReleased", attachment = %request.attachment_id, "quarantine released");
         }
     }
     request.verify.status = "done".into();
