@@ -107,14 +107,13 @@ impl Deployed {
         ))
     }
 
-    /// The ARN of the stack's `quarantine` or `release` state machine.
-    pub async fn state_machine_arn(&self, which: &str) -> Result<String, CliError> {
-        let (account, _) = self.caller().await?;
+    /// The ARN of the stack's `quarantine` or `release` state machine in `account`.
+    pub fn state_machine_arn(&self, account: &str, which: &str) -> String {
         let region = self.sdk.region().map(ToString::to_string).unwrap_or_default();
-        Ok(format!(
+        format!(
             "arn:aws:states:{region}:{account}:stateMachine:{}-{which}",
             self.stack
-        ))
+        )
     }
 }
 

@@ -98,7 +98,7 @@ pub async fn release(args: ReleaseArgs) -> Result<(), CliError> {
             record.vpc_id, record.attachment_id, record.segment
         ),
     )?;
-    let (_, operator) = deployed.caller().await?;
+    let (account, operator) = deployed.caller().await?;
     let request = ReleaseRequest {
         attachment_id: record.attachment_id.clone(),
         reason: "manual".into(),
@@ -106,7 +106,7 @@ pub async fn release(args: ReleaseArgs) -> Result<(), CliError> {
         verify: VerifyProgress::default(),
         expected_segment: None,
     };
-    let machine = deployed.state_machine_arn("release").await?;
+    let machine = deployed.state_machine_arn(&account, "release");
     let name = format!(
         "manual-{}-{}",
         record.attachment_id,

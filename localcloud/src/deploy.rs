@@ -359,6 +359,13 @@ pub fn function_binaries(template: &Path) -> Result<Vec<String>, DeployError> {
     Ok(names)
 }
 
+/// The resource types `deploy` creates; the others are listed as not emulated.
+const EMULATED: [&str; 3] = [
+    "AWS::DynamoDB::Table",
+    "AWS::Serverless::Function",
+    "AWS::Serverless::StateMachine",
+];
+
 pub async fn deploy(endpoint: &str, options: &DeployOptions) -> Result<Deployment, DeployError> {
     let doc = load_template(&options.template)?;
     let template_dir = options.template.parent().unwrap_or(Path::new(".")).to_path_buf();
@@ -452,12 +459,7 @@ pub async fn deploy(endpoint: &str, options: &DeployOptions) -> Result<Deploymen
             physical_id: physical.clone(),
         };
         // Alarms, log groups, dashboards…: listed, not resolved (they may use Fn::If).
-        let emulated = [
-            "AWS::DynamoDB::Table",
-            "AWS::Serverless::Function",
-            "AWS::Serverless::StateMachine",
-        ];
-        if !emulated.contains(&kind) {
+        if !EMULATED.contains(&kind) {
             deployment.not_emulated.push(record);
             continue;
         }
@@ -532,7 +534,7 @@ pub async fn deploy(endpoint: &str, options: &DeployOptions) -> Result<Deploymen
                 }
                 deployment.created.push(record);
             }
-            _ => deployment.not_emulated.push(record),
+            other => unreachable!("{other} is in EMULATED without a match arm"),
         }
     }
     let schedules: Vec<Value> = deployment.schedules.iter().map(|s| json!(s)).collect();

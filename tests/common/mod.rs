@@ -344,12 +344,18 @@ impl Cloud {
         )
     }
 
-    /// Writes the event to a file and delivers it with `cwq local inject --wait`.
-    pub fn inject(&self, event: &Value) -> String {
+    /// The event written to a file in the state directory, for `cwq local inject`.
+    fn event_file(&self, event: &Value) -> PathBuf {
         let path = self
             .state_dir
             .join(format!("event-{}.json", event["id"].as_str().unwrap_or("x")));
         std::fs::write(&path, event.to_string()).unwrap();
+        path
+    }
+
+    /// Writes the event to a file and delivers it with `cwq local inject --wait`.
+    pub fn inject(&self, event: &Value) -> String {
+        let path = self.event_file(event);
         let out = cwq(&[
             "local",
             "inject",
@@ -548,10 +554,7 @@ impl Cloud {
 
     /// Delivers the event without waiting; returns the execution ARN.
     pub fn deliver(&self, event: &Value) -> String {
-        let path = self
-            .state_dir
-            .join(format!("event-{}.json", event["id"].as_str().unwrap_or("x")));
-        std::fs::write(&path, event.to_string()).unwrap();
+        let path = self.event_file(event);
         let out = cwq(&[
             "local",
             "inject",
