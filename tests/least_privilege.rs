@@ -113,6 +113,9 @@ async fn every_function_holds_exactly_the_actions_its_code_calls() {
     assert!(swept.contains(&workload.attachment_id), "{swept}");
     let out = cloud.operator(&["release", &workload.vpc_id, "--reason", "iam", "--yes"]);
     assert!(out.status.success(), "{}", text(&out));
+    // A second finding for the VPC: enrich reads its cached attachment (GetItem, GetVpcAttachment).
+    let report = cloud.inject(&finding("bitcoin-tool-high", &workload, "iam1b", None, None));
+    assert!(report.contains("SUCCEEDED"), "{report}");
 
     // In cwq's own account (no role), without network interfaces in the finding: enrich asks
     // EC2; a Medium finding held 2 s expires and the sweep starts its release.

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{finding, policy_variant, repo, Cloud, OVERLAY_CORE, SEED_CORE};
+use common::{finding, policy_variant, repo, text, Cloud, OVERLAY_CORE, SEED_CORE};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -284,4 +284,56 @@ async fn rewrite_mode_puts_back_the_previous_value_or_its_absence() {
         "domain is gone again"
     );
     assert_eq!(cloud.attachment(&without).await.1.as_deref(), Some("hub"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrich_reads_a_cached_attachment_and_scans_again_when_it_is_replaced() {
+    let cloud = Cloud::start("cache", OVERLAY_CORE, None, &[]).await;
+    let mut spoke = cloud.spoke("10.1.0.0/16", &[("domain", "hub")]).await;
+    let scans = |cloud: &Cloud| {
+        cloud.counters()["networkmanager:ListAttachments"]["calls"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let quarantine_then_release = |id: &'static str, spoke: &common::Spoke| {
+        let report = cloud.inject(&finding("bitcoin-tool-high", spoke, id, None, None));
+        assert!(report.contains("SUCCEEDED"), "{report}");
+        let out = cloud.operator(&["release", &spoke.vpc_id, "--reason", id, "--yes"]);
+        assert!(out.status.success(), "{}", text(&out));
+    };
+
+    // First finding: a scan, and the answer cached.
+    quarantine_then_release("cache1", &spoke);
+    let after_first = scans(&cloud);
+    assert!(after_first >= 1, "the first finding scans");
+
+    // Same VPC again: the cached attachment, checked, no scan.
+    quarantine_then_release("cache2", &spoke);
+    assert_eq!(scans(&cloud), after_first, "a cached attachment costs no scan");
+
+    // The attachment is deleted and the VPC attached again: the cache is stale, enrich scans
+    // and finds the new attachment, never the one being deleted.
+    let old = spoke.attachment_id.clone();
+    cloud
+        .network_manager()
+        .delete_attachment()
+        .attachment_id(&old)
+        .send()
+        .await
+        .unwrap();
+    cloud.attach(&mut spoke, &[("domain", "hub")]).await;
+    assert_ne!(spoke.attachment_id, old);
+    let report = cloud.inject(&finding("bitcoin-tool-high", &spoke, "cache3", None, None));
+    assert!(report.contains("SUCCEEDED"), "{report}");
+    assert!(
+        scans(&cloud) > after_first,
+        "a stale entry sends enrich to a scan"
+    );
+    let state = cloud.wait_status(&spoke.attachment_id, "QUARANTINED").await;
+    assert_eq!(state["vpc_id"], spoke.vpc_id.as_str());
+    assert_eq!(
+        cloud.journal_state(&old).await.unwrap()["status"],
+        "RELEASED",
+        "the deleted attachment was not touched again"
+    );
 }

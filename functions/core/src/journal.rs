@@ -6,6 +6,7 @@
 //! | audit trail of an incident | `INC#<incident>` | `<rfc3339>#<seq>` |
 //! | a finding already handled (id + updatedAt) | `FINDING#<id>` | `<updatedAt>` |
 //! | a move, for the blast-radius budget | `MOVES` | `<epoch ms>#<attachment>` |
+//! | a VPC's attachment, cached for enrich | `VPC#<core network>#<region>#<vpc>` | `ATTACHMENT` |
 //!
 //! The sparse index `expiry` (`gsi1pk` = `EXPIRING`, `gsi1sk` = expiry epoch seconds) holds
 //! only quarantines with an automatic expiry. TTL (`ttl`) is set on audit, finding and move
@@ -332,6 +333,45 @@ impl Journal {
             overall: items.len() as u32,
             account: in_account as u32,
         })
+    }
+
+    /// The attachment enrich last found for this VPC (a hint: the caller checks it against
+    /// Network Manager before use).
+    pub async fn cached_attachment(
+        &self,
+        core_network: &str,
+        region: &str,
+        vpc: &str,
+    ) -> Result<Option<String>, HandlerError> {
+        let got = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(
+                "pk",
+                AttributeValue::S(format!("VPC#{core_network}#{region}#{vpc}")),
+            )
+            .key("sk", AttributeValue::S("ATTACHMENT".into()))
+            .send()
+            .await
+            .map_err(|e| HandlerError::from_sdk("journal GetItem attachment of a VPC", e))?;
+        Ok(got
+            .item()
+            .and_then(|item| item.get("attachment_id"))
+            .and_then(|v| v.as_s().ok())
+            .cloned())
+    }
+
+    pub async fn cache_attachment(
+        &self,
+        core_network: &str,
+        region: &str,
+        vpc: &str,
+        attachment_id: &str,
+    ) -> Result<(), HandlerError> {
+        let item = serde_json::json!({"pk": format!("VPC#{core_network}#{region}#{vpc}"), "sk": "ATTACHMENT",
+                                      "attachment_id": attachment_id, "at": now_rfc3339()});
+        self.put(&item, "attachment of a VPC").await
     }
 
     /// Every attachment cwq has acted on (its state item), for `cwq status`.

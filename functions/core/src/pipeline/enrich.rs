@@ -1,13 +1,17 @@
 //! Enrich: from the GuardDuty event to an incident: the instance, its VPCs (from the finding,
-//! else DescribeInstances in the instance's account) and each VPC's Cloud WAN attachment,
-//! found by paging ListAttachments and matching the VPC exactly.
+//! else DescribeInstances in the instance's account) and each VPC's Cloud WAN attachment.
+//!
+//! The attachment is found by paging ListAttachments and matching the VPC exactly, a cost that
+//! grows with the core network; the answer is cached in the journal, and a later finding for
+//! the same VPC reads the cached attachment with one GetVpcAttachment, checks that it still is
+//! that VPC's live attachment, and scans again when it is not (deleted, replaced, moved).
 
 use super::{output, Context};
 use crate::error::HandlerError;
 use crate::finding::{parse_event, Finding, FindingError};
 use crate::incident::{Action, Incident, Target, VerifyProgress, INCIDENT_VERSION};
 use crate::journal::tag_map;
-use aws_sdk_networkmanager::types::{Attachment, AttachmentType};
+use aws_sdk_networkmanager::types::{Attachment, AttachmentState, AttachmentType};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -100,9 +104,59 @@ fn target(vpc: &str, a: &Attachment) -> Target {
     }
 }
 
-/// Pages through every VPC attachment in the region and matches the VPC id exactly against
-/// the resource ARN's `vpc/<id>` (never a substring: vpc-1 must not find vpc-12).
 async fn find_attachment(ctx: &Context, vpc: &str, region: &str) -> Result<Option<Attachment>, HandlerError> {
+    let core = &ctx.settings.core_network_id;
+    if let Some(cached) = ctx.journal.cached_attachment(core, region, vpc).await? {
+        if let Some(live) = cached_still_valid(ctx, &cached, vpc, region).await? {
+            return Ok(Some(live));
+        }
+    }
+    let found = scan_attachments(ctx, vpc, region).await?;
+    if let Some(attachment_id) = found.as_ref().and_then(|a| a.attachment_id()) {
+        ctx.journal
+            .cache_attachment(core, region, vpc, attachment_id)
+            .await?;
+    }
+    Ok(found)
+}
+
+/// The cached attachment as Network Manager has it now, if it still is this VPC's attachment
+/// in this region on this core network and not going away; None sends enrich to a scan.
+async fn cached_still_valid(
+    ctx: &Context,
+    attachment_id: &str,
+    vpc: &str,
+    region: &str,
+) -> Result<Option<Attachment>, HandlerError> {
+    let got = match ctx
+        .network_manager
+        .get_vpc_attachment()
+        .attachment_id(attachment_id)
+        .send()
+        .await
+        .map_err(|e| HandlerError::from_sdk("networkmanager GetVpcAttachment", e))
+    {
+        Ok(got) => got,
+        Err(HandlerError::AttachmentNotFound(_)) => return Ok(None),
+        Err(other) => return Err(other),
+    };
+    let Some(attachment) = got.vpc_attachment().and_then(|v| v.attachment()) else {
+        return Ok(None);
+    };
+    let same = attachment.core_network_id() == Some(ctx.settings.core_network_id.as_str())
+        && attachment.attachment_type() == Some(&AttachmentType::Vpc)
+        && attachment
+            .resource_arn()
+            .is_some_and(|arn| is_vpc_arn(arn, vpc, region));
+    Ok((is_live(attachment) && same).then(|| attachment.clone()))
+}
+
+/// Pages through every VPC attachment in the region for the one whose resource is the VPC.
+async fn scan_attachments(
+    ctx: &Context,
+    vpc: &str,
+    region: &str,
+) -> Result<Option<Attachment>, HandlerError> {
     let mut pages = ctx
         .network_manager
         .list_attachments()
@@ -111,20 +165,31 @@ async fn find_attachment(ctx: &Context, vpc: &str, region: &str) -> Result<Optio
         .edge_location(region)
         .into_paginator()
         .send();
-    let wanted = format!("vpc/{vpc}");
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| HandlerError::from_sdk("networkmanager ListAttachments", e))?;
-        let found = page.attachments().iter().find(|a| {
-            a.resource_arn().is_some_and(|arn| {
-                let parts: Vec<&str> = arn.split(':').collect();
-                parts.len() == 6 && parts[2] == "ec2" && parts[3] == region && parts[5] == wanted
-            })
-        });
+        let found = page
+            .attachments()
+            .iter()
+            .find(|a| is_live(a) && a.resource_arn().is_some_and(|arn| is_vpc_arn(arn, vpc, region)));
         if let Some(found) = found {
             return Ok(Some(found.clone()));
         }
     }
     Ok(None)
+}
+
+/// Not on its way out: a VPC re-attached while its old attachment is deleted has two.
+fn is_live(attachment: &Attachment) -> bool {
+    !matches!(
+        attachment.state(),
+        Some(AttachmentState::Deleting | AttachmentState::Rejected | AttachmentState::Failed) | None
+    )
+}
+
+/// `arn:aws:ec2:<region>:<account>:vpc/<vpc>`, matched exactly (vpc-1 must not find vpc-12).
+fn is_vpc_arn(arn: &str, vpc: &str, region: &str) -> bool {
+    let parts: Vec<&str> = arn.split(':').collect();
+    parts.len() == 6 && parts[2] == "ec2" && parts[3] == region && parts[5].strip_prefix("vpc/") == Some(vpc)
 }
 
 /// Every network interface's VPC, from DescribeInstances in the instance's account.
