@@ -71,7 +71,56 @@ pub async fn admin(
     path: &str,
     body: Option<&Value>,
 ) -> Result<Value, AdminError> {
-    let url = format!("{endpoint}/_cwq/{path}");
+    let (status, value) = exchange(endpoint, method, &format!("/_cwq/{path}"), &[], body).await?;
+    if status.is_success() {
+        Ok(value)
+    } else {
+        Err(AdminError::Refused {
+            what: format!("{method} /_cwq/{path}"),
+            message: value["message"]
+                .as_str()
+                .map_or_else(|| status.to_string(), str::to_string),
+        })
+    }
+}
+
+/// Invokes a function on the Lambda host as `account` would (RequestResponse); the answer is
+/// the function's result, or its error document.
+pub async fn invoke(
+    endpoint: &str,
+    account: &str,
+    function: &str,
+    payload: &Value,
+) -> Result<Value, AdminError> {
+    // The gateway reads the caller's account from the credential; the signature is not checked.
+    let authorization =
+        format!("AWS4-HMAC-SHA256 Credential={account}/20260101/us-east-1/lambda/aws4_request, Signature=0");
+    let path = format!("/2015-03-31/functions/{function}/invocations");
+    let (status, value) = exchange(
+        endpoint,
+        "POST",
+        &path,
+        &[("authorization", &authorization)],
+        Some(payload),
+    )
+    .await?;
+    if status.is_success() {
+        Ok(value)
+    } else {
+        Err(AdminError::Refused {
+            what: format!("Invoke {function}"),
+            message: value.to_string(),
+        })
+    }
+}
+
+async fn exchange(
+    endpoint: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> Result<(hyper::StatusCode, Value), AdminError> {
     let unreachable = |message: String| AdminError::Unreachable {
         url: endpoint.to_string(),
         message,
@@ -79,10 +128,14 @@ pub async fn admin(
     let client =
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
     let payload = body.map(Value::to_string).unwrap_or_default();
-    let request = hyper::Request::builder()
+    let mut request = hyper::Request::builder()
         .method(method)
-        .uri(&url)
-        .header("content-type", "application/json")
+        .uri(format!("{endpoint}{path}"))
+        .header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request
         .body(Full::new(Bytes::from(payload)))
         .map_err(|e| unreachable(e.to_string()))?;
     let response = client
@@ -96,17 +149,7 @@ pub async fn admin(
         .await
         .map_err(|e| unreachable(e.to_string()))?
         .to_bytes();
-    let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    if status.is_success() {
-        Ok(value)
-    } else {
-        Err(AdminError::Refused {
-            what: format!("{method} /_cwq/{path}"),
-            message: value["message"]
-                .as_str()
-                .map_or_else(|| status.to_string(), str::to_string),
-        })
-    }
+    Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
 }
 
 #[derive(Debug, thiserror::Error)]

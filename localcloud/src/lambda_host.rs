@@ -57,6 +57,12 @@ pub struct FunctionStats {
     pub errors: u64,
     /// Process start to its first `next` request, per cold start.
     pub cold_start_init_ms: Vec<f64>,
+    /// Each invocation, queued to answered (the first of an instance includes its start).
+    pub durations_ms: Vec<f64>,
+    /// The running instance's peak resident memory (VmHWM) and CPU time (user + system),
+    /// read from /proc when asked; None when no instance runs.
+    pub peak_rss_kib: Option<u64>,
+    pub cpu_ms: Option<f64>,
 }
 
 struct Invocation {
@@ -151,7 +157,14 @@ impl LambdaHost {
         let functions = self.functions.lock().expect("lock");
         functions
             .values()
-            .map(|f| (f.config.clone(), f.stats.lock().expect("lock").clone()))
+            .map(|f| {
+                let mut stats = f.stats.lock().expect("lock").clone();
+                let pid = f.pid.load(std::sync::atomic::Ordering::Relaxed);
+                if pid != 0 {
+                    (stats.peak_rss_kib, stats.cpu_ms) = process_usage(pid);
+                }
+                (f.config.clone(), stats)
+            })
             .collect()
     }
 
@@ -258,6 +271,14 @@ impl LambdaHost {
 
 impl Function {
     async fn run(&self, settings: &HostSettings, id: String, payload: Bytes) -> Outcome {
+        let started = std::time::Instant::now();
+        let outcome = self.run_timed(settings, id, payload).await;
+        let took = started.elapsed().as_secs_f64() * 1000.0;
+        self.stats.lock().expect("lock").durations_ms.push(took);
+        outcome
+    }
+
+    async fn run_timed(&self, settings: &HostSettings, id: String, payload: Bytes) -> Outcome {
         self.stats.lock().expect("lock").invocations += 1;
         let timeout = Duration::from_secs(self.config.timeout_seconds);
         if let Err(e) = self.ensure_instance(settings).await {
@@ -441,4 +462,21 @@ async fn runtime_api(function: Arc<Function>, request: Request<hyper::body::Inco
         }
         _ => http::status(404, "not a Runtime API route"),
     }
+}
+
+/// (peak resident KiB, CPU ms) of a live process, from /proc (None where /proc has no answer).
+fn process_usage(pid: u32) -> (Option<u64>, Option<f64>) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let peak = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
+    // Fields 14 and 15 of /proc/PID/stat (after the parenthesised name) are utime and stime.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let ticks: Option<u64> = stat.rsplit_once(')').and_then(|(_, rest)| {
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+    });
+    // USER_HZ is 100 on Linux.
+    (peak, ticks.map(|t| t as f64 * 10.0))
 }

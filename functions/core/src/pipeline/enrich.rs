@@ -163,6 +163,7 @@ async fn scan_attachments(
         .core_network_id(&ctx.settings.core_network_id)
         .attachment_type(AttachmentType::Vpc)
         .edge_location(region)
+        .max_results(500) // the most a page holds: the fewest round trips
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
