@@ -74,6 +74,25 @@ fn counters(cloud: &Cloud) -> BTreeMap<String, u64> {
         .collect()
 }
 
+/// Time the gateway spent answering, per `service:operation`, ms.
+fn times(cloud: &Cloud) -> BTreeMap<String, f64> {
+    cloud
+        .counters()
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v["total_ms"].as_f64().unwrap_or(0.0)))
+        .collect()
+}
+
+fn time_delta(after: &BTreeMap<String, f64>, before: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
+    after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0.0)))
+        .filter(|(_, v)| *v > 0.0)
+        .collect()
+}
+
 fn delta(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
     after
         .iter()
@@ -112,6 +131,8 @@ struct Incident {
     /// Invocations per function for one quarantine, and their warm durations (ms).
     invocations: BTreeMap<String, u64>,
     calls: BTreeMap<String, u64>,
+    /// Gateway time per operation over the incident, ms.
+    call_ms: BTreeMap<String, f64>,
     transitions: usize,
     /// The Python baseline's warm invocation, ms.
     baseline_warm_ms: f64,
@@ -149,8 +170,10 @@ async fn cold_starts_and_baseline(cloud: &Cloud) -> Incident {
             .spoke(&format!("10.{}.0.0/16", 100 + round), &[("domain", "hub")])
             .await;
         let before = counters(cloud);
+        let before_ms = times(cloud);
         let execution = quarantine(cloud, &spoke, &format!("cold{round}")).await;
         let calls = delta(&counters(cloud), &before);
+        let call_ms = time_delta(&times(cloud), &before_ms);
         let quarantine_stats = functions(cloud).await;
         release(cloud, &spoke);
         let _ = cloud.sweep();
@@ -166,9 +189,9 @@ async fn cold_starts_and_baseline(cloud: &Cloud) -> Incident {
                     .push(stats["peak_rss_kib"].as_f64().unwrap_or(0.0));
             }
         }
-        last = Some((quarantine_stats, calls, execution));
+        last = Some((quarantine_stats, calls, call_ms, execution));
     }
-    let (stats, calls, execution) = last.unwrap();
+    let (stats, calls, call_ms, execution) = last.unwrap();
     let invocations = stats
         .iter()
         .map(|(name, (_, s))| (name.clone(), s["invocations"].as_u64().unwrap_or(0)))
@@ -266,6 +289,7 @@ async fn cold_starts_and_baseline(cloud: &Cloud) -> Incident {
     Incident {
         invocations,
         calls,
+        call_ms,
         transitions,
         baseline_warm_ms: median(py_warm),
     }
@@ -381,11 +405,13 @@ async fn time_to_contain(cloud: &Cloud, incident: &Incident) {
     let deployment = cwq_localcloud::deploy::Deployment::read(&cloud.state_dir).unwrap();
     let mut samples = Vec::new();
     let mut sequential = 0;
+    let mut breakdown: BTreeMap<String, f64> = BTreeMap::new();
     for i in 0..5 {
         let spoke = cloud
             .spoke(&format!("10.{}.0.0/16", 150 + i), &[("domain", "hub")])
             .await;
         let before = counters(cloud);
+        let before_ms = times(cloud);
         let event = high(&spoke, &format!("ttc{i}"));
         let started = Instant::now();
         cwq_localcloud::deploy::inject(&cloud.endpoint, &deployment, &event)
@@ -403,6 +429,12 @@ async fn time_to_contain(cloud: &Cloud, incident: &Incident) {
         samples.push(started.elapsed().as_secs_f64() * 1000.0);
         // Network Manager calls of the containment path (enrich → decide → move → verify).
         let calls = delta(&counters(cloud), &before);
+        breakdown = BTreeMap::new();
+        for (op, ms) in time_delta(&times(cloud), &before_ms) {
+            *breakdown
+                .entry(op.split(':').next().unwrap().to_string())
+                .or_insert(0.0) += ms;
+        }
         sequential = [
             "ListAttachments",
             "GetVpcAttachment",
@@ -436,15 +468,24 @@ async fn time_to_contain(cloud: &Cloud, incident: &Incident) {
         "| state transitions in one quarantine execution | {} |\n",
         incident.transitions
     );
+    println!("Where the time went in the last sample: the gateway's time answering each service (the");
+    println!("snapshot branch runs beside move and verify, so these overlap; `lambda` is the");
+    println!("functions' own time, including their calls).\n");
+    println!("| service | time at the gateway |\n|---|---|");
+    for (service, ms) in &breakdown {
+        println!("| {service} | {ms:.0} ms |");
+    }
+    println!();
 }
 
 /// 4: calls per incident by operation, and enrichment against the size of the core network.
 async fn calls_and_growth(cloud: &Cloud, incident: &Incident) {
     println!("## API calls per incident\n");
     println!("One High finding, first sighting of its VPC (the attachment not cached yet).\n");
-    println!("| service:operation | calls |\n|---|---|");
+    println!("| service:operation | calls | mean time at the gateway |\n|---|---|---|");
     for (op, n) in &incident.calls {
-        println!("| {op} | {n} |");
+        let ms = incident.call_ms.get(op).copied().unwrap_or(0.0) / *n as f64;
+        println!("| {op} | {n} | {ms:.1} ms |");
     }
     println!();
 

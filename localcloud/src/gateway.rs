@@ -363,6 +363,7 @@ impl LocalCloud {
     }
 
     async fn network_manager(&self, request: &ApiRequest, caller: &Caller) -> (ApiResponse, bool) {
+        let started = std::time::Instant::now();
         let operation = CloudWan::operation_name(&request.method, &request.raw_path).unwrap_or("Unknown");
         let verdict = self
             .observer
@@ -385,6 +386,7 @@ impl LocalCloud {
             summary: None,
             caller: caller.function.as_deref(),
             own_credentials: caller.own_credentials,
+            took: started.elapsed(),
         };
         self.observer
             .lock()
@@ -400,6 +402,7 @@ impl LocalCloud {
         invocation_type: Option<&str>,
         body: Bytes,
     ) -> ApiResponse {
+        let started = std::time::Instant::now();
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let ["2015-03-31", "functions", name, "invocations"] = segments.as_slice() else {
             return ApiError::validation(
@@ -426,6 +429,7 @@ impl LocalCloud {
             summary: None,
             caller: None,
             own_credentials: false,
+            took: started.elapsed(),
         };
         self.observer
             .lock()
@@ -442,6 +446,7 @@ impl LocalCloud {
         account: &str,
         caller: &Caller,
     ) -> (Response<Body>, bool) {
+        let started = std::time::Instant::now();
         let Some(moto) = &self.moto_url else {
             return (
                 http::status(502, "moto is not running behind this gateway"),
@@ -469,6 +474,7 @@ impl LocalCloud {
                 summary: published.as_deref(),
                 caller: caller.function.as_deref(),
                 own_credentials: caller.own_credentials,
+                took: started.elapsed(),
             };
             let mutating = (service == "ec2" && is_mutating_ec2(&operation)) || published.is_some();
             self.observer

@@ -68,7 +68,10 @@ pub struct FunctionStats {
 struct Invocation {
     id: String,
     payload: Bytes,
-    deadline_ms: u64,
+    timeout: Duration,
+    /// Told when an instance takes the invocation: its timeout runs from then, as in Lambda,
+    /// where a queued invocation would have had an instance of its own.
+    picked: oneshot::Sender<()>,
 }
 
 /// The result of one invocation: the payload, or `(errorType, body)` for a function error.
@@ -286,19 +289,28 @@ impl Function {
         }
         let (reply, wait) = oneshot::channel();
         self.pending.lock().expect("lock").insert(id.clone(), reply);
-        let deadline_ms = (std::time::SystemTime::now() + timeout)
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        if self
-            .sender
-            .send(Invocation {
-                id: id.clone(),
-                payload,
-                deadline_ms,
-            })
-            .is_err()
-        {
+        let (picked, mut taken) = oneshot::channel();
+        let invocation = Invocation {
+            id: id.clone(),
+            payload,
+            timeout,
+            picked,
+        };
+        if self.sender.send(invocation).is_err() {
             return self.failed("Runtime.Unavailable", "the function's queue is closed");
+        }
+        // Queued behind other invocations of the one instance: wait, restarting the instance
+        // if it died meanwhile.
+        loop {
+            match tokio::time::timeout(Duration::from_secs(1), &mut taken).await {
+                Ok(Ok(())) => break,
+                Ok(Err(_)) => return self.failed("Runtime.Unavailable", "the function was replaced"),
+                Err(_) => {
+                    if let Err(e) = self.ensure_instance(settings).await {
+                        return self.failed("Runtime.StartError", &e);
+                    }
+                }
+            }
         }
         match tokio::time::timeout(timeout, wait).await {
             Ok(Ok(outcome)) => {
@@ -407,17 +419,31 @@ async fn runtime_api(function: Arc<Function>, request: Request<hyper::body::Inco
     match (method.as_str(), segments.as_slice()) {
         ("GET", ["2018-06-01", "runtime", "invocation", "next"]) => {
             function.ready.notify_waiters();
-            let next = function.receiver.lock().await.recv().await;
-            let Some(invocation) = next else {
-                return http::status(410, "the function was replaced");
+            // Skip invocations whose caller already gave up (a crash failed them while queued).
+            let invocation = loop {
+                let Some(invocation) = function.receiver.lock().await.recv().await else {
+                    return http::status(410, "the function was replaced");
+                };
+                if function
+                    .pending
+                    .lock()
+                    .expect("lock")
+                    .contains_key(&invocation.id)
+                {
+                    break invocation;
+                }
             };
+            let deadline_ms = (std::time::SystemTime::now() + invocation.timeout)
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let _ = invocation.picked.send(());
             let arn = format!(
                 "arn:aws:lambda:local:000000000000:function:{}",
                 function.config.name
             );
             Response::builder()
                 .header("lambda-runtime-aws-request-id", &invocation.id)
-                .header("lambda-runtime-deadline-ms", invocation.deadline_ms.to_string())
+                .header("lambda-runtime-deadline-ms", deadline_ms.to_string())
                 .header("lambda-runtime-invoked-function-arn", arn)
                 .header(
                     "lambda-runtime-trace-id",

@@ -59,11 +59,14 @@ pub struct CallRecord {
     pub summary: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counter {
     pub calls: u64,
     pub errors: u64,
     pub injected: u64,
+    /// Time spent answering these calls at the gateway (injected latency included), ms.
+    #[serde(default)]
+    pub total_ms: f64,
 }
 
 #[derive(Debug)]
@@ -149,6 +152,7 @@ impl Observer {
             .entry(format!("{}:{}", call.service, call.operation))
             .or_default();
         counter.calls += 1;
+        counter.total_ms += call.took.as_secs_f64() * 1000.0;
         if let (Some(function), true) = (call.caller, call.own_credentials) {
             self.actions
                 .entry(function.to_string())
@@ -207,4 +211,6 @@ pub struct CallInfo<'a> {
     /// The Lambda function that made the call, and whether with its own credentials.
     pub caller: Option<&'a str>,
     pub own_credentials: bool,
+    /// How long the gateway took to answer.
+    pub took: Duration,
 }
