@@ -12,6 +12,7 @@ mod common;
 
 use common::{finding, policy_variant, Cloud, Spoke, OVERLAY_CORE, OWNER, REGION, WORKLOAD};
 use cwq_localcloud::control::{admin, invoke};
+use cwq_localcloud::lambda_host::process_usage;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -64,40 +65,32 @@ async fn recycle(cloud: &Cloud) {
     }
 }
 
-fn counters(cloud: &Cloud) -> BTreeMap<String, u64> {
+/// One field of the gateway's counters per `service:operation`: `calls`, or `total_ms` (the
+/// time the gateway spent answering).
+fn counters<T: serde::de::DeserializeOwned + Default>(cloud: &Cloud, field: &str) -> BTreeMap<String, T> {
     cloud
         .counters()
         .as_object()
         .unwrap()
         .iter()
-        .map(|(k, v)| (k.clone(), v["calls"].as_u64().unwrap_or(0)))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                serde_json::from_value(v[field].clone()).unwrap_or_default(),
+            )
+        })
         .collect()
 }
 
-/// Time the gateway spent answering, per `service:operation`, ms.
-fn times(cloud: &Cloud) -> BTreeMap<String, f64> {
-    cloud
-        .counters()
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v["total_ms"].as_f64().unwrap_or(0.0)))
-        .collect()
-}
-
-fn time_delta(after: &BTreeMap<String, f64>, before: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
+/// What grew between two readings of `counters`.
+fn delta<T>(after: &BTreeMap<String, T>, before: &BTreeMap<String, T>) -> BTreeMap<String, T>
+where
+    T: Copy + Default + PartialOrd + std::ops::Sub<Output = T>,
+{
     after
         .iter()
-        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0.0)))
-        .filter(|(_, v)| *v > 0.0)
-        .collect()
-}
-
-fn delta(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
-    after
-        .iter()
-        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
-        .filter(|(_, v)| *v > 0)
+        .map(|(k, v)| (k.clone(), *v - before.get(k).copied().unwrap_or_default()))
+        .filter(|(_, v)| *v > T::default())
         .collect()
 }
 
@@ -115,16 +108,6 @@ async fn quarantine(cloud: &Cloud, spoke: &Spoke, id: &str) -> String {
 fn release(cloud: &Cloud, spoke: &Spoke) {
     let out = cloud.operator(&["release", &spoke.vpc_id, "--reason", "bench", "--yes"]);
     assert!(out.status.success(), "{}", common::text(&out));
-}
-
-/// Peak resident memory (VmHWM) of a process, KiB.
-fn peak_rss_kib(pid: u64) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 struct Incident {
@@ -169,11 +152,11 @@ async fn cold_starts_and_baseline(cloud: &Cloud) -> Incident {
         let spoke = cloud
             .spoke(&format!("10.{}.0.0/16", 100 + round), &[("domain", "hub")])
             .await;
-        let before = counters(cloud);
-        let before_ms = times(cloud);
+        let before = counters::<u64>(cloud, "calls");
+        let before_ms = counters::<f64>(cloud, "total_ms");
         let execution = quarantine(cloud, &spoke, &format!("cold{round}")).await;
-        let calls = delta(&counters(cloud), &before);
-        let call_ms = time_delta(&times(cloud), &before_ms);
+        let calls = delta(&counters::<u64>(cloud, "calls"), &before);
+        let call_ms = delta(&counters::<f64>(cloud, "total_ms"), &before_ms);
         let quarantine_stats = functions(cloud).await;
         release(cloud, &spoke);
         let _ = cloud.sweep();
@@ -410,8 +393,8 @@ async fn time_to_contain(cloud: &Cloud, incident: &Incident) {
         let spoke = cloud
             .spoke(&format!("10.{}.0.0/16", 150 + i), &[("domain", "hub")])
             .await;
-        let before = counters(cloud);
-        let before_ms = times(cloud);
+        let before = counters::<u64>(cloud, "calls");
+        let before_ms = counters::<f64>(cloud, "total_ms");
         let event = high(&spoke, &format!("ttc{i}"));
         let started = Instant::now();
         cwq_localcloud::deploy::inject(&cloud.endpoint, &deployment, &event)
@@ -428,9 +411,9 @@ async fn time_to_contain(cloud: &Cloud, incident: &Incident) {
         }
         samples.push(started.elapsed().as_secs_f64() * 1000.0);
         // Network Manager calls of the containment path (enrich → decide → move → verify).
-        let calls = delta(&counters(cloud), &before);
+        let calls = delta(&counters::<u64>(cloud, "calls"), &before);
         breakdown = BTreeMap::new();
-        for (op, ms) in time_delta(&times(cloud), &before_ms) {
+        for (op, ms) in delta(&counters::<f64>(cloud, "total_ms"), &before_ms) {
             *breakdown
                 .entry(op.split(':').next().unwrap().to_string())
                 .or_insert(0.0) += ms;
@@ -527,9 +510,9 @@ async fn calls_and_growth(cloud: &Cloud, incident: &Incident) {
         let mut row = vec![format!("{}", existing + filler + 1)];
         for (round, id) in ["first", "again"].iter().enumerate() {
             let enrich_before = enrich_durations(cloud).await.len();
-            let before = counters(cloud);
+            let before = counters::<u64>(cloud, "calls");
             quarantine(cloud, &spoke, &format!("grow{size}{id}")).await;
-            let calls = delta(&counters(cloud), &before);
+            let calls = delta(&counters::<u64>(cloud, "calls"), &before);
             let enrich_ms = enrich_durations(cloud).await[enrich_before..].iter().sum::<f64>();
             row.push(
                 calls
@@ -687,12 +670,12 @@ async fn storm(cloud: &Cloud) {
                 *outcomes.entry(d.status().as_str().to_string()).or_default() += 1;
                 break;
             }
-            peak = peak.max(pids.iter().map(|p| peak_rss_kib(*p)).sum());
+            peak = peak.max(pids.iter().map(|p| process_usage(*p as u32).0.unwrap_or(0)).sum());
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
     let drained = started.elapsed();
-    peak = peak.max(pids.iter().map(|p| peak_rss_kib(*p)).sum());
+    peak = peak.max(pids.iter().map(|p| process_usage(*p as u32).0.unwrap_or(0)).sum());
     let tags = tag_resource_calls(cloud) - tags_before;
     let mut moved = 0;
     for spoke in &spokes {

@@ -491,7 +491,7 @@ async fn runtime_api(function: Arc<Function>, request: Request<hyper::body::Inco
 }
 
 /// (peak resident KiB, CPU ms) of a live process, from /proc (None where /proc has no answer).
-fn process_usage(pid: u32) -> (Option<u64>, Option<f64>) {
+pub fn process_usage(pid: u32) -> (Option<u64>, Option<f64>) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let peak = status
         .lines()
