@@ -153,6 +153,15 @@ impl Decision {
             Outcome::Quarantine(_) => None,
         }
     }
+
+    /// Whether the blast-radius budget could change this decision: only a new move (or the
+    /// dry run of one) spends it. Decided with no moves counted, anything else stands as it is.
+    pub fn may_spend_budget(&self) -> bool {
+        match &self.outcome {
+            Outcome::Quarantine(plan) => !plan.extends_existing,
+            Outcome::None { reason } => *reason == NoAction::DryRun,
+        }
+    }
 }
 
 pub fn decide(s: &Situation<'_>, policy: &ResponsePolicy, core: &CoreNetworkPolicy) -> Decision {

@@ -445,6 +445,21 @@ proptest! {
         }
     }
 
+    /// decide reads the budget only when the decision without it may spend it: that must
+    /// give the decision the budget would have given.
+    #[test]
+    fn the_budget_changes_only_decisions_that_may_spend_it((case, seed) in arb_case(), dry_run in any::<bool>()) {
+        let (mut policy, core) = policies(seed);
+        policy.dry_run = dry_run;
+        let with_budget = case.decide(&policy, &core);
+        let mut unread = case.clone();
+        unread.budget = BudgetUsage::default();
+        let unread = unread.decide(&policy, &core);
+        if !unread.may_spend_budget() {
+            prop_assert_eq!(unread, with_budget);
+        }
+    }
+
     #[test]
     fn the_same_input_gives_the_same_decision((case, seed) in arb_case()) {
         let (policy, core) = policies(seed);

@@ -5,7 +5,7 @@
 use super::notify::publish;
 use super::{input, output, Context};
 use crate::cloudwan::{Attachment, CoreNetworkPolicy};
-use crate::decision::{decide as engine, Outcome, Situation};
+use crate::decision::{decide as engine, BudgetUsage, Outcome, Situation};
 use crate::error::HandlerError;
 use crate::incident::{Action, Incident, Target, TargetDecision};
 use crate::journal::{now_rfc3339, AttachmentRecord, Status};
@@ -145,23 +145,14 @@ async fn decide_target(
     }
 
     let quarantine = record.as_ref().and_then(AttachmentRecord::active_quarantine);
-    let budget_used = match policy.budget {
-        Some(budget) => {
-            let window = time::Duration::try_from(budget.window).unwrap_or(time::Duration::HOUR);
-            ctx.journal
-                .moves_since(now - window, &target.owner_account)
-                .await?
-        }
-        None => Default::default(),
-    };
     let facts = Attachment::vpc(
         &target.owner_account,
         &target.edge_location,
         &target.vpc_id,
         target.tags_before.clone(),
     );
-    let decision = engine(
-        &Situation {
+    let decide_with = |budget_used| {
+        let situation = Situation {
             finding,
             vpc_id: &target.vpc_id,
             attachment_id: &target.attachment_id,
@@ -170,10 +161,20 @@ async fn decide_target(
             quarantine: quarantine.as_ref(),
             budget_used,
             now,
-        },
-        policy,
-        core,
-    );
+        };
+        engine(&situation, policy, core)
+    };
+    // The budget limits new moves only, so the moves in its window (a journal Query) are read
+    // only when the decision would make one: a finding for a VPC already held costs no Query.
+    let mut decision = decide_with(BudgetUsage::default());
+    if let (Some(budget), true) = (policy.budget, decision.may_spend_budget()) {
+        let window = time::Duration::try_from(budget.window).unwrap_or(time::Duration::HOUR);
+        let used = ctx
+            .journal
+            .moves_since(now - window, &target.owner_account)
+            .await?;
+        decision = decide_with(used);
+    }
     let Outcome::Quarantine(plan) = &decision.outcome else {
         let code = decision.no_action().map(|r| r.to_string()).unwrap_or_default();
         return Ok(TargetDecision {

@@ -57,10 +57,7 @@ pub async fn snapshot(ctx: Arc<Context>, event: Value) -> Result<Value, HandlerE
                 .instance_id(&finding.instance_id)
                 .build(),
         )
-        .description(format!(
-            "cwq forensic snapshot, incident {}",
-            incident.incident_id
-        ))
+        .description(description(&incident.incident_id))
         .tag_specifications(tags)
         .copy_tags_from_source(CopyTagsFromSource::Volume)
         .send()
@@ -83,17 +80,30 @@ pub async fn snapshot(ctx: Arc<Context>, event: Value) -> Result<Value, HandlerE
     output(&incident)
 }
 
+fn description(incident_id: &str) -> String {
+    format!("cwq forensic snapshot, incident {incident_id}")
+}
+
 /// Snapshots already tagged with this incident.
 async fn taken_earlier(ec2: &aws_sdk_ec2::Client, incident_id: &str) -> Result<Vec<String>, HandlerError> {
+    // EC2 filter values take `*` and `?` as wildcards: the id must match only itself.
+    let filter = |name: &str, value: String| {
+        let literal = value
+            .replace('\\', "\\\\")
+            .replace('*', "\\*")
+            .replace('?', "\\?");
+        aws_sdk_ec2::types::Filter::builder()
+            .name(name)
+            .values(literal)
+            .build()
+    };
+    // The description narrows the set before the tag is read: the local cloud (moto) applies
+    // filters in order and looks up every candidate snapshot's tags one by one.
     let described = ec2
         .describe_snapshots()
         .owner_ids("self")
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("tag:cwq:incident")
-                .values(incident_id)
-                .build(),
-        )
+        .filters(filter("description", description(incident_id)))
+        .filters(filter("tag:cwq:incident", incident_id.to_string()))
         .send()
         .await
         .map_err(|e| HandlerError::from_sdk("ec2 DescribeSnapshots", e))?;
