@@ -112,7 +112,7 @@ fn release(cloud: &Cloud, spoke: &Spoke) {
 }
 
 struct Incident {
-    /// Invocations per function for one quarantine, and their warm durations (ms).
+    /// Invocations per function for one quarantine.
     invocations: BTreeMap<String, u64>,
     calls: BTreeMap<String, u64>,
     /// Gateway time per operation over the incident, ms.
