@@ -23,9 +23,9 @@ const NM_LATENCY_MS: u64 = 50;
 const FUNCTIONS: [&str; 7] = [
     "Enrich",
     "Decide",
-    "MoveSegment",
-    "Verify",
+    "Reconcile",
     "Snapshot",
+    "Outcome",
     "Release",
     "Sweep",
 ];
@@ -434,8 +434,8 @@ async fn time_to_contain(cloud: &Cloud, incident: &Incident) {
             .await
             .unwrap();
         loop {
-            if let Some(state) = cloud.journal_state(&spoke.attachment_id).await {
-                if state["status"] == "QUARANTINED" {
+            if let Some(item) = cloud.item(&spoke.attachment_id).await {
+                if item.status() == cwq_domain::lifecycle::Status::Quarantined {
                     break;
                 }
             }

@@ -7,15 +7,16 @@
 
 use crate::error::CliError;
 use crate::local::{self, DeployArgs};
-use crate::operator::{print_table, short_time};
-use crate::show::print_incident;
-use crate::status::{print_records, status_name};
+use crate::operator::{print_table, time_text, Deployed};
+use crate::status::{expiry_text, print_items};
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_networkmanager::types::Tag;
 use aws_sdk_sts::config::Credentials;
-use cwq_core::journal::{Journal, Status};
+use cwq_aws::journal::DynamoJournal;
+use cwq_domain::lifecycle::Status;
 use cwq_localcloud::control::admin;
 use cwq_localcloud::deploy;
+use cwq_pipeline::ports::Journal;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,8 +28,9 @@ const HOME_REGION: &str = "us-east-1";
 const TABLE: &str = "cwq-journal";
 /// How often the local scheduler runs the sweep.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
-/// How long the emulated Cloud WAN takes to move an attachment (minutes in AWS).
-const TRANSITION_MS: u64 = 1500;
+/// How long the emulated Cloud WAN takes to move an attachment (minutes in AWS), answering
+/// ConflictException to a tag change meanwhile, as AWS does.
+const TRANSITION_MS: u64 = 3000;
 
 /// Run the whole pipeline on the local cloud and explain what happened.
 #[derive(Debug, clap::Args)]
@@ -123,7 +125,7 @@ struct Demo {
     endpoint: String,
     owner: aws_config::SdkConfig,
     workload: BTreeMap<&'static str, aws_config::SdkConfig>,
-    journal: Journal,
+    journal: DynamoJournal,
     started: Instant,
 }
 
@@ -139,7 +141,7 @@ impl Demo {
         };
         let (endpoint, took) = local::start(state_dir, port).await?;
         println!("Up at {endpoint} in {:.1} s.", took.as_secs_f64());
-        let settings = json!({"transition_delay_ms": TRANSITION_MS, "conflict_during_transition": false});
+        let settings = json!({"transition_delay_ms": TRANSITION_MS, "conflict_during_transition": true});
         let mut current = admin(&endpoint, "GET", "cloudwan/settings", None)
             .await
             .map_err(|e| failed("Cloud WAN settings")(&e))?;
@@ -154,7 +156,7 @@ impl Demo {
             Credentials::new(OWNER, "cwq-local", None, None, "demo"),
         )
         .await;
-        let journal = Journal::new(aws_sdk_dynamodb::Client::new(&owner), TABLE);
+        let journal = DynamoJournal::new(aws_sdk_dynamodb::Client::new(&owner), TABLE);
         let mut demo = Demo {
             endpoint,
             owner,
@@ -182,7 +184,7 @@ impl Demo {
                     format!("CoreNetworkId={core_network_id}"),
                     format!("ResponsePolicy={policy}"),
                     "VerifyIntervalSeconds=1".into(),
-                    "VerifyMaxAttempts=60".into(),
+                    "VerifyMaxIntervalSeconds=2".into(),
                 ],
                 stack_name: "cwq".into(),
                 binary_dir: args.binary_dir.clone(),
@@ -312,22 +314,20 @@ impl Demo {
         demo.status().await?;
 
         heading("9. The Medium quarantine expires; the scheduled sweep releases it");
-        let record = demo
-            .journal
-            .state(&analytics.attachment_id)
-            .await
-            .map_err(|e| failed("journal")(&e))?
-            .ok_or_else(|| CliError::failed("analytics has no journal record"))?;
+        let held = |item: Option<cwq_domain::lifecycle::AttachmentItem>| {
+            let item = item.ok_or_else(|| CliError::failed("a quarantined spoke has no journal item"))?;
+            let until = item
+                .demands
+                .iter()
+                .map(|d| d.until)
+                .max()
+                .map_or("-".into(), expiry_text);
+            Ok::<_, CliError>((item.required_segment.unwrap_or_default(), until))
+        };
+        let (segment, until) = held(demo.item(&analytics).await?)?;
+        let (_, payments_until) = held(demo.item(&payments).await?)?;
         println!(
-            "analytics is held in {} until {}; payments stays in blocked until {}.",
-            record.segment,
-            short_time(&record.expiry.to_string()),
-            demo.journal
-                .state(&payments.attachment_id)
-                .await
-                .map_err(|e| failed("journal")(&e))?
-                .map(|r| short_time(&r.expiry.to_string()))
-                .unwrap_or_default()
+            "analytics is held in {segment} until {until}; payments stays in blocked until {payments_until}."
         );
         demo.wait_for_release(&analytics, args.hold + Duration::from_secs(180))
             .await?;
@@ -349,7 +349,7 @@ impl Demo {
             return Err(CliError::failed("analytics was not restored exactly"));
         }
         println!();
-        demo.show(&analytics, Some("ReleaseStarted")).await?;
+        demo.show(&analytics, Some("DemandsRemoved")).await?;
 
         heading("Done");
         println!(
@@ -651,39 +651,40 @@ impl Demo {
             .collect())
     }
 
-    /// The spoke's incident as `cwq show` prints it (from step `from` on, if given).
+    async fn item(&self, spoke: &Spoke) -> Result<Option<cwq_domain::lifecycle::AttachmentItem>, CliError> {
+        self.journal
+            .item(&spoke.attachment_id)
+            .await
+            .map_err(|e| failed("journal")(&e))
+    }
+
+    /// What `cwq show` prints for the spoke (its incidents' timelines from step `from` on).
     async fn show(&self, spoke: &Spoke, from: Option<&str>) -> Result<(), CliError> {
-        let record = self
-            .journal
-            .state(&spoke.attachment_id)
-            .await
-            .map_err(|e| failed("journal")(&e))?
-            .ok_or_else(|| CliError::failed(format!("{} has no journal record", spoke.name)))?;
-        let mut trail = self
-            .journal
-            .trail(&record.incident_id)
-            .await
-            .map_err(|e| failed("journal")(&e))?;
+        let deployed = Deployed {
+            sdk: self.owner.clone(),
+            stack: "cwq".into(),
+        };
+        let mut shown = crate::show::gather(&deployed, &spoke.attachment_id).await?;
         if let Some(step) = from {
-            let first = trail.iter().position(|e| e.step == step).unwrap_or(0);
-            trail.drain(..first);
+            for (_, trail, _) in &mut shown.incidents {
+                let first = trail.iter().position(|e| e.event.name() == step).unwrap_or(0);
+                trail.drain(..first);
+            }
         }
-        let snapshots = self
-            .journal
-            .snapshots(&record.incident_id)
-            .await
-            .map_err(|e| failed("journal")(&e))?;
         println!("$ cwq show {} --local   # {}", spoke.vpc_id, spoke.name);
-        let incident = record.incident_id.clone();
-        print_incident(&incident, &[record], &trail, &snapshots);
+        crate::show::print(&shown);
         Ok(())
     }
 
     async fn status(&self) -> Result<(), CliError> {
-        let mut records = self.journal.states().await.map_err(|e| failed("journal")(&e))?;
-        records.sort_by(|a, b| a.since.cmp(&b.since));
+        let mut items = self
+            .journal
+            .all_items()
+            .await
+            .map_err(|e| failed("journal")(&e))?;
+        items.sort_by_key(|i| i.changed_at);
         println!("$ cwq status --local");
-        print_records(&records);
+        print_items(&items);
         Ok(())
     }
 
@@ -691,12 +692,8 @@ impl Demo {
         let started = Instant::now();
         let mut last = String::new();
         loop {
-            let record = self
-                .journal
-                .state(&spoke.attachment_id)
-                .await
-                .map_err(|e| failed("journal")(&e))?;
-            let status = record.as_ref().map(|r| status_name(r.status)).unwrap_or_default();
+            let item = self.item(spoke).await?;
+            let status = item.as_ref().map(|i| i.status().to_string()).unwrap_or_default();
             let (state, segment, _) = self.attachment(spoke).await?;
             let line = format!("journal {status:<12} attachment {state:<23} segment {segment}");
             if line != last {
@@ -707,7 +704,7 @@ impl Demo {
                 );
                 last = line;
             }
-            if record.is_some_and(|r| r.status == Status::Released) && state == "AVAILABLE" {
+            if item.is_some_and(|i| i.status() == Status::Released) && state == "AVAILABLE" {
                 return Ok(());
             }
             if started.elapsed() > timeout {
@@ -763,7 +760,7 @@ fn demo_policy(hold: Duration) -> Result<String, CliError> {
         }
     }
     let text = toml::to_string(&policy).map_err(CliError::failed)?;
-    cwq_core::response_policy::ResponsePolicy::from_toml(&text)
+    cwq_domain::response_policy::ResponsePolicy::from_toml(&text)
         .map_err(|e| CliError::invalid(format!("--hold {}: {e}", humantime::format_duration(hold))))?;
     Ok(text)
 }
@@ -773,7 +770,7 @@ fn finding_event(repo: &Path, example: &str, spoke: &Spoke, n: usize) -> Result<
     let path = repo.join(format!("examples/findings/{example}.json"));
     let text = std::fs::read_to_string(&path).map_err(|e| failed(example)(&e))?;
     let mut event: Value = serde_json::from_str(&text).map_err(|e| failed(example)(&e))?;
-    let now = cwq_core::journal::now_rfc3339();
+    let now = time_text(time::OffsetDateTime::now_utc()).replace(' ', "T");
     event["id"] = json!(format!("demo-event-{n}"));
     event["time"] = json!(now);
     event["region"] = json!(spoke.region);

@@ -100,6 +100,9 @@ enum Faults {
         /// Serve the call, then crash the Lambda function that made it (before it sees the answer).
         #[arg(long)]
         crash_after: bool,
+        /// Answer access denied, as an IAM policy or an SCP would.
+        #[arg(long)]
+        denied: bool,
         /// Apply to the first N matching calls only.
         #[arg(long)]
         times: Option<u32>,
@@ -468,6 +471,7 @@ async fn faults(state_dir: &Path, command: Faults) -> Result<(), CliError> {
             error_rate,
             latency_ms,
             crash_after,
+            denied,
             times,
             seed,
         } => {
@@ -481,7 +485,7 @@ async fn faults(state_dir: &Path, command: Faults) -> Result<(), CliError> {
                 list.push(
                     json!({"service": service, "operation": operation, "throttle_rate": throttle_rate,
                            "error_rate": error_rate, "latency_ms": latency_ms, "crash_after": crash_after,
-                           "times": times}),
+                           "denied": denied, "times": times}),
                 );
             }
             call("PUT", "faults", Some(json!({"rules": rules, "seed": seed}))).await?;

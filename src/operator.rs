@@ -4,7 +4,10 @@
 
 use crate::error::CliError;
 use aws_config::BehaviorVersion;
-use cwq_core::journal::{AttachmentRecord, Journal};
+use cwq_aws::journal::DynamoJournal;
+use cwq_domain::lifecycle::AttachmentItem;
+use cwq_pipeline::ports::Journal;
+use cwq_pipeline::PortError;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -83,8 +86,8 @@ impl Deployed {
         })
     }
 
-    pub fn journal(&self) -> Journal {
-        Journal::new(
+    pub fn journal(&self) -> DynamoJournal {
+        DynamoJournal::new(
             aws_sdk_dynamodb::Client::new(&self.sdk),
             format!("{}-journal", self.stack),
         )
@@ -129,7 +132,7 @@ where
 }
 
 /// A journal error: the stack's table missing is the usual cause, so say which table.
-pub fn journal_failed(deployed: &Deployed, error: cwq_core::error::HandlerError) -> CliError {
+pub fn journal_failed(deployed: &Deployed, error: PortError) -> CliError {
     CliError::failed(format!(
         "reading the journal {}-journal: {error} (is cwq deployed as stack `{}` in this account and region?)",
         deployed.stack, deployed.stack
@@ -139,7 +142,7 @@ pub fn journal_failed(deployed: &Deployed, error: cwq_core::error::HandlerError)
 /// What a VPC, attachment or incident argument names.
 #[derive(Debug, Clone)]
 pub enum Subject {
-    Attachment(Box<AttachmentRecord>),
+    Attachment(Box<AttachmentItem>),
     Incident(String),
 }
 
@@ -149,22 +152,22 @@ pub async fn find(deployed: &Deployed, what: &str) -> Result<Subject, CliError> 
     let journal = deployed.journal();
     let fail = |e| journal_failed(deployed, e);
     if what.starts_with("vpc-") {
-        let mut records: Vec<AttachmentRecord> = journal
-            .states()
+        let mut items: Vec<AttachmentItem> = journal
+            .all_items()
             .await
             .map_err(fail)?
             .into_iter()
-            .filter(|r| r.vpc_id == what)
+            .filter(|i| i.attachment.vpc_id == what)
             .collect();
-        records.sort_by(|a, b| a.updated_at.cmp(&b.updated_at));
-        return records
+        items.sort_by_key(|i| i.changed_at);
+        return items
             .pop()
             .map(|r| Subject::Attachment(Box::new(r)))
             .ok_or_else(|| CliError::refused(format!("cwq has no record of {what}")));
     }
     if what.starts_with("attachment-") {
         return journal
-            .state(what)
+            .item(what)
             .await
             .map_err(fail)?
             .map(|r| Subject::Attachment(Box::new(r)))
@@ -185,7 +188,7 @@ pub async fn find(deployed: &Deployed, what: &str) -> Result<Subject, CliError> 
 }
 
 /// The attachment `what` names (a VPC or an attachment); an incident is refused.
-pub async fn find_attachment(deployed: &Deployed, what: &str) -> Result<AttachmentRecord, CliError> {
+pub async fn find_attachment(deployed: &Deployed, what: &str) -> Result<AttachmentItem, CliError> {
     match find(deployed, what).await? {
         Subject::Attachment(record) => Ok(*record),
         Subject::Incident(_) => Err(CliError::invalid(format!(
@@ -313,6 +316,32 @@ pub async fn wait_for_execution(
         progress.update(&format!("{what}: RUNNING"));
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+}
+
+/// Text from an event or the journal as it is safe to print: control characters (a
+/// terminal's escape sequences, a right-to-left override) are shown escaped, never obeyed.
+/// Some finding fields are chosen by an attacker.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let hidden = c.is_control()
+                || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            let shown: Vec<char> = if hidden {
+                c.escape_unicode().collect()
+            } else {
+                vec![c]
+            };
+            shown
+        })
+        .collect()
+}
+
+/// A time as `2026-11-29 17:40:01Z`.
+pub fn time_text(at: time::OffsetDateTime) -> String {
+    short_time(
+        &at.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+    )
 }
 
 /// The last part of an ARN (an execution's name), for tables.

@@ -6,9 +6,9 @@
 use crate::error::{read_input, CliError};
 use crate::operator::{sdk_failed, Connection, Deployed, Output};
 use aws_sdk_networkmanager::types::{AttachmentType, CoreNetworkPolicyAlias};
-use cwq_core::cloudwan::{Attachment, CoreNetworkPolicy, EvaluationOptions, Placement};
-use cwq_core::journal::tag_map;
-use cwq_core::response_policy::ResponsePolicy;
+use cwq_aws::cloud_wan::tag_map;
+use cwq_domain::cloudwan::{Attachment, CoreNetworkPolicy, EvaluationOptions, Placement};
+use cwq_domain::response_policy::ResponsePolicy;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

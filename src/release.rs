@@ -1,16 +1,19 @@
 //! `cwq release` and `cwq extend`: an operator's changes to a quarantine. Release runs the
-//! deployed release state machine (the same path as expiry), so the journal, the tags and
-//! the published event are exactly those of an automatic release.
+//! deployed release state machine (the same path as expiry) with exactly the demands that hold
+//! the attachment now, so the journal, the tags and the published event are those of an
+//! automatic release, and a finding that arrives meanwhile keeps its hold.
 
 use crate::error::CliError;
 use crate::operator::{
-    confirm, find_attachment, journal_failed, sdk_failed, short_time, wait_for_execution, Connection,
+    confirm, find_attachment, journal_failed, sdk_failed, time_text, wait_for_execution, Connection,
     Deployed, Output, Progress,
 };
-use crate::status::status_name;
-use cwq_core::decision::Expiry;
-use cwq_core::incident::{ReleaseRequest, VerifyProgress};
-use cwq_core::journal::Status;
+use cwq_domain::decision::Expiry;
+use cwq_domain::lifecycle::Demand;
+use cwq_pipeline::audit::{AuditEntry, AuditEvent};
+use cwq_pipeline::contract::{ReleaseReason, ReleaseRequest};
+use cwq_pipeline::ports::Journal;
+use cwq_pipeline::PortError;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -61,55 +64,44 @@ pub async fn release(args: ReleaseArgs) -> Result<(), CliError> {
         ));
     }
     let deployed = Deployed::connect(&args.connection).await?;
-    let record = find_attachment(&deployed, &args.what).await?;
-    if !matches!(
-        record.status,
-        Status::Quarantined | Status::Quarantining | Status::Releasing
-    ) {
+    let item = find_attachment(&deployed, &args.what).await?;
+    let a = &item.attachment;
+    if item.demands.is_empty() {
         return Err(CliError::refused(format!(
-            "{} ({}) is {}, not quarantined: nothing to release",
-            record.vpc_id,
-            record.attachment_id,
-            status_name(record.status)
+            "{} ({}) is {}: no finding holds it, nothing to release",
+            a.vpc_id,
+            a.attachment_id,
+            item.status()
         )));
     }
-    // A half-done quarantine may be released once its execution has stopped, never under it.
-    if let (Status::Quarantining, Some(execution)) = (record.status, &record.execution_arn) {
-        let running = deployed
-            .step_functions()
-            .describe_execution()
-            .execution_arn(execution)
-            .send()
-            .await
-            .map(|d| d.status().as_str() == "RUNNING")
-            .unwrap_or(false);
-        if running {
-            return Err(CliError::refused(format!(
-                "{} is being quarantined by {execution}, which is still running; wait for it to end",
-                record.vpc_id
-            )));
-        }
-    }
-    let before = record.segment_before.as_deref().unwrap_or("no segment");
+    let before = item
+        .episode
+        .as_ref()
+        .and_then(|e| e.original_segment.clone())
+        .unwrap_or_else(|| "no segment".into());
     confirm(
         args.yes,
         &format!(
-            "Release {} ({}) from {} back to {before}?",
-            record.vpc_id, record.attachment_id, record.segment
+            "Release {} ({}) from {} ({} finding(s) hold it) back to {before}?",
+            a.vpc_id,
+            a.attachment_id,
+            item.required_segment.as_deref().unwrap_or("its quarantine"),
+            item.demands.len()
         ),
     )?;
     let (account, operator) = deployed.caller().await?;
+    // Exactly the demands there now: a finding that arrives meanwhile keeps its own.
     let request = ReleaseRequest {
-        attachment_id: record.attachment_id.clone(),
-        reason: "manual".into(),
-        note: Some(format!("{} (by {operator})", args.reason.trim())),
-        verify: VerifyProgress::default(),
-        expected_segment: None,
+        attachment_id: a.attachment_id.clone(),
+        reason: ReleaseReason::Manual,
+        demands: item.demands.iter().map(Demand::name).collect(),
+        requested_by: Some(operator),
+        note: Some(args.reason.trim().to_string()),
     };
     let machine = deployed.state_machine_arn(&account, "release");
     let name = format!(
         "manual-{}-{}",
-        record.attachment_id,
+        a.attachment_id,
         time::OffsetDateTime::now_utc().unix_timestamp()
     );
     let started = deployed
@@ -130,7 +122,7 @@ pub async fn release(args: ReleaseArgs) -> Result<(), CliError> {
         return Ok(());
     }
     let mut progress = Progress::new();
-    let what = format!("releasing {} from {}", record.vpc_id, record.segment);
+    let what = format!("releasing {}", a.vpc_id);
     let ended = wait_for_execution(&deployed, &execution, args.timeout, &mut progress, &what).await?;
     let seconds = progress.elapsed().as_secs_f64();
     let output: Value = ended
@@ -138,13 +130,18 @@ pub async fn release(args: ReleaseArgs) -> Result<(), CliError> {
         .as_deref()
         .and_then(|o| serde_json::from_str(o).ok())
         .unwrap_or(Value::Null);
-    let segment = output["expected_segment"].as_str().map(str::to_string);
+    let outcome = output["outcome"]["detail_type"]
+        .as_str()
+        .unwrap_or("no outcome")
+        .to_string();
+    let segment = output["reconcile"]["legs"][0]["segment"]
+        .as_str()
+        .map(str::to_string);
     if args.output == Output::Json {
         println!(
             "{:#}",
-            json!({"execution_arn": execution, "status": ended.status, "attachment": record.attachment_id,
-                   "vpc": record.vpc_id, "from": record.segment, "segment": segment, "seconds": seconds,
-                   "error": ended.error, "cause": ended.cause})
+            json!({"execution_arn": execution, "status": ended.status, "outcome": outcome, "attachment": a.attachment_id,
+                   "vpc": a.vpc_id, "segment": segment, "seconds": seconds, "error": ended.error, "cause": ended.cause})
         );
     }
     if ended.status != "SUCCEEDED" {
@@ -157,32 +154,47 @@ pub async fn release(args: ReleaseArgs) -> Result<(), CliError> {
         )));
     }
     if args.output == Output::Text {
+        let now = segment.as_deref().unwrap_or("no segment");
         println!(
-            "Released {} ({}): {} → {} in {seconds:.1} s, verified.\nExecution: {execution}",
-            record.vpc_id,
-            record.attachment_id,
-            record.segment,
-            segment.as_deref().unwrap_or("no segment")
+            "{outcome}: {} ({}) verified in {now} after {seconds:.1} s.\nExecution: {execution}",
+            a.vpc_id, a.attachment_id
         );
+        if outcome == "Quarantine Stepped Down" {
+            println!(
+                "A finding that arrived meanwhile still holds it: see `cwq show {}`.",
+                a.attachment_id
+            );
+        }
     }
     Ok(())
 }
 
 pub async fn extend(args: ExtendArgs) -> Result<(), CliError> {
     let deployed = Deployed::connect(&args.connection).await?;
-    let mut record = find_attachment(&deployed, &args.what).await?;
-    if record.status != Status::Quarantined {
+    let mut item = find_attachment(&deployed, &args.what).await?;
+    let (vpc, attachment_id) = (
+        item.attachment.vpc_id.clone(),
+        item.attachment.attachment_id.clone(),
+    );
+    let segment = item
+        .required_segment
+        .clone()
+        .filter(|_| !item.demands.is_empty())
+        .ok_or_else(|| {
+            CliError::refused(format!(
+                "{vpc} ({attachment_id}) is {}: nothing to extend",
+                item.status()
+            ))
+        })?;
+    let holding = item
+        .demands
+        .iter()
+        .filter(|d| d.segment == segment)
+        .map(|d| d.until)
+        .max();
+    let Some(Expiry::At(from)) = holding else {
         return Err(CliError::refused(format!(
-            "{} ({}) is {}, not quarantined: nothing to extend",
-            record.vpc_id,
-            record.attachment_id,
-            status_name(record.status)
-        )));
-    }
-    let Expiry::At(from) = record.expiry else {
-        return Err(CliError::refused(format!(
-            "{} is held until released manually: nothing to extend",
-            record.vpc_id
+            "{vpc} is held in {segment} until released manually: nothing to extend"
         )));
     };
     let by = time::Duration::try_from(args.by).map_err(|_| {
@@ -194,52 +206,51 @@ pub async fn extend(args: ExtendArgs) -> Result<(), CliError> {
     let to = from
         .checked_add(by)
         .ok_or_else(|| CliError::invalid("--for is too long"))?;
-    let (from_text, to_text) = (Expiry::At(from).to_string(), Expiry::At(to).to_string());
     confirm(
         args.yes,
         &format!(
-            "Keep {} ({}) in {} until {} instead of {}?",
-            record.vpc_id,
-            record.attachment_id,
-            record.segment,
-            short_time(&to_text),
-            short_time(&from_text)
+            "Keep {vpc} ({attachment_id}) in {segment} until {} instead of {}?",
+            time_text(to),
+            time_text(from)
         ),
     )?;
     let (_, operator) = deployed.caller().await?;
     let journal = deployed.journal();
-    record.expiry = Expiry::At(to);
+    let extended = item.extend(&segment, Expiry::At(to));
     // The version check makes a concurrent release or escalation win; the operator retries.
+    journal.put_item(&item).await.map_err(|e| match e {
+        PortError::Conflict(_) => CliError::failed(format!(
+            "{attachment_id} changed while extending (a finding, a release or an expiry); look again with `cwq show`"
+        )),
+        other => journal_failed(&deployed, other),
+    })?;
+    let entries: Vec<AuditEntry> = extended
+        .iter()
+        .map(|d| AuditEntry {
+            incident_id: d.incident_id.clone(),
+            at: time::OffsetDateTime::now_utc(),
+            execution_arn: None,
+            event: AuditEvent::Extended {
+                attachment_id: attachment_id.clone(),
+                until: Expiry::At(to),
+                by: operator.clone(),
+            },
+        })
+        .collect();
     journal
-        .put_state(&record, Some(record.version))
-        .await
-        .map_err(|e| match e {
-            cwq_core::error::HandlerError::Conflict(_) => CliError::failed(format!(
-                "{} changed while extending (a release or escalation is running); look again with `cwq show`",
-                record.attachment_id
-            )),
-            other => journal_failed(&deployed, other),
-        })?;
-    journal
-        .audit(
-            &record.incident_id,
-            "Extended",
-            json!({"attachment": record.attachment_id, "from": from_text, "to": to_text, "operator": operator}),
-        )
+        .record(&entries)
         .await
         .map_err(|e| journal_failed(&deployed, e))?;
     match args.output {
         Output::Json => println!(
             "{:#}",
-            json!({"attachment": record.attachment_id, "vpc": record.vpc_id, "from": from_text, "to": to_text})
+            json!({"attachment": attachment_id, "vpc": vpc, "segment": segment,
+                   "from": Expiry::At(from).to_string(), "to": Expiry::At(to).to_string()})
         ),
         Output::Text => println!(
-            "{} ({}) stays in {} until {} (was {}).",
-            record.vpc_id,
-            record.attachment_id,
-            record.segment,
-            short_time(&to_text),
-            short_time(&from_text)
+            "{vpc} ({attachment_id}) stays in {segment} until {} (was {}).",
+            time_text(to),
+            time_text(from)
         ),
     }
     Ok(())

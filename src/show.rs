@@ -1,13 +1,16 @@
-//! `cwq show`: an incident's timeline from the journal — the finding, the decision and why,
-//! each step with its time, the snapshots, the release.
+//! `cwq show`: what cwq knows of a VPC, an attachment or an incident — the demands that hold
+//! the attachment and until when, the segment they require and the one verified, and each
+//! incident's timeline from the journal (finding, decision and why, every change, snapshots,
+//! outcome).
 
 use crate::error::CliError;
-use crate::operator::{find, journal_failed, short_time, Connection, Deployed, Output, Subject};
-use crate::status::{expiry_text, status_name};
-use cwq_core::journal::{AttachmentRecord, AuditEntry};
-use serde_json::{json, Value};
+use crate::operator::{find, journal_failed, printable, time_text, Connection, Deployed, Output, Subject};
+use crate::status::{expiry_text, segment_text, to_json};
+use cwq_domain::lifecycle::{AttachmentItem, Drift};
+use cwq_pipeline::audit::{AuditEntry, AuditEvent};
+use cwq_pipeline::ports::Journal;
+use serde_json::json;
 
-/// The timeline of the incident behind a VPC, an attachment or an incident id.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// vpc-…, attachment-… or an incident id.
@@ -18,172 +21,295 @@ pub struct Args {
     output: Output,
 }
 
+/// What `cwq show` prints: the attachments and the incidents' trails and snapshots.
+#[derive(Debug, Clone)]
+pub struct Shown {
+    pub items: Vec<AttachmentItem>,
+    pub incidents: Vec<(String, Vec<AuditEntry>, Vec<String>)>,
+}
+
 pub async fn run(args: Args) -> Result<(), CliError> {
     let deployed = Deployed::connect(&args.connection).await?;
-    let journal = deployed.journal();
-    let fail = |e| journal_failed(&deployed, e);
-    let (incident, records) = match find(&deployed, &args.what).await? {
-        Subject::Attachment(record) => (record.incident_id.clone(), vec![*record]),
-        Subject::Incident(id) => {
-            let records = journal
-                .states()
-                .await
-                .map_err(fail)?
-                .into_iter()
-                .filter(|r| r.incident_id == id)
-                .collect();
-            (id, records)
-        }
-    };
-    let trail = journal.trail(&incident).await.map_err(fail)?;
-    let snapshots = journal.snapshots(&incident).await.map_err(fail)?;
-
+    let shown = gather(&deployed, &args.what).await?;
     if args.output == Output::Json {
-        let json =
-            json!({"incident": incident, "attachments": records, "timeline": trail, "snapshots": snapshots});
-        println!("{json:#}");
+        let incidents: Vec<_> = shown
+            .incidents
+            .iter()
+            .map(|(id, trail, snapshots)| json!({"incident": id, "timeline": trail, "snapshots": snapshots}))
+            .collect();
+        let items: Vec<_> = shown.items.iter().map(to_json).collect();
+        println!("{:#}", json!({"attachments": items, "incidents": incidents}));
         return Ok(());
     }
-    print_incident(&incident, &records, &trail, &snapshots);
+    print(&shown);
     Ok(())
 }
 
-/// The human form, shared with `cwq demo`.
-pub fn print_incident(
-    incident: &str,
-    records: &[AttachmentRecord],
-    trail: &[AuditEntry],
-    snapshots: &[String],
-) {
-    println!("Incident {incident}");
-    if let Some(received) = trail.iter().find(|e| e.step == "FindingReceived") {
-        let d = &received.detail;
-        println!(
-            "  finding     {} (severity {}) on {} in account {}",
-            text(&d["type"]),
-            text(&d["severity"]),
-            text(&d["instance"]),
-            text(&d["account"])
-        );
+/// The attachment and its incidents (those whose demands hold it, and the one that opened its
+/// episode), or the incident and the attachments it holds.
+pub async fn gather(deployed: &Deployed, what: &str) -> Result<Shown, CliError> {
+    let journal = deployed.journal();
+    let fail = |e| journal_failed(deployed, e);
+    let (items, ids) = match find(deployed, what).await? {
+        Subject::Attachment(item) => {
+            let mut ids: Vec<String> = item.demands.iter().map(|d| d.incident_id.clone()).collect();
+            if let Some(episode) = &item.episode {
+                if !ids.contains(&episode.started_by) {
+                    ids.insert(0, episode.started_by.clone());
+                }
+            }
+            (vec![*item], ids)
+        }
+        Subject::Incident(id) => {
+            let items = journal
+                .all_items()
+                .await
+                .map_err(fail)?
+                .into_iter()
+                .filter(|i| {
+                    i.demand_of(&id).is_some() || i.episode.as_ref().is_some_and(|e| e.started_by == id)
+                })
+                .collect();
+            (items, vec![id])
+        }
+    };
+    let mut incidents = Vec::new();
+    for id in ids {
+        let trail = journal.trail(&id).await.map_err(fail)?;
+        let snapshots = journal.snapshots(&id).await.map_err(fail)?;
+        incidents.push((id, trail, snapshots));
     }
-    for r in records {
-        println!(
-            "  attachment  {} of {}: {} → {}, {} since {}, expires {}",
-            r.attachment_id,
-            r.vpc_id,
-            r.segment_before.as_deref().unwrap_or("(none)"),
-            r.segment,
-            status_name(r.status),
-            short_time(&r.since),
-            expiry_text(r.expiry)
-        );
-        if let Some(execution) = &r.execution_arn {
-            println!("  execution   {execution}");
+    Ok(Shown { items, incidents })
+}
+
+/// The human form, shared with `cwq demo`.
+pub fn print(shown: &Shown) {
+    for item in &shown.items {
+        print_item(item);
+    }
+    for (id, trail, snapshots) in &shown.incidents {
+        println!("Incident {}", printable(id));
+        for entry in trail {
+            println!(
+                "    {}  {:<18} {}",
+                time_text(entry.at),
+                entry.event.name(),
+                describe(&entry.event)
+            );
+        }
+        if snapshots.is_empty() {
+            println!("  snapshots   none");
+        } else {
+            println!("  snapshots   {}", snapshots.join(", "));
         }
     }
-    println!("  timeline");
-    for entry in trail {
+}
+
+fn print_item(item: &AttachmentItem) {
+    let a = &item.attachment;
+    println!(
+        "Attachment {} of {} (account {}, {}): {}, {}",
+        a.attachment_id,
+        a.vpc_id,
+        a.owner_account,
+        a.edge_location,
+        segment_text(item),
+        item.status()
+    );
+    if let Some(e) = &item.episode {
+        let original = e
+            .original_value
+            .as_deref()
+            .map_or("absent".to_string(), printable);
+        let closed = e
+            .closed_at
+            .map(|c| format!(", ended {}", time_text(c)))
+            .unwrap_or_default();
         println!(
-            "    {}  {:<16} {}",
-            short_time(&entry.at),
-            entry.step,
-            describe(&entry.step, &entry.detail)
+            "  episode     since {}{closed}; {} was {original} before",
+            time_text(e.started_at),
+            item.tag_key
         );
     }
-    if snapshots.is_empty() {
-        println!("  snapshots   none");
-    } else {
-        println!("  snapshots   {}", snapshots.join(", "));
+    if item.demands.is_empty() {
+        println!("  demands     none");
+    }
+    for d in &item.demands {
+        println!(
+            "  demand      {} until {}: {} (severity {}), incident {}",
+            d.segment,
+            expiry_text(d.until),
+            printable(&d.finding_type),
+            d.severity,
+            printable(&d.incident_id)
+        );
+    }
+    if let Some(applied) = &item.applied {
+        let reconciled = if item.is_reconciled() {
+            ""
+        } else {
+            " — the demands changed since; converging"
+        };
+        println!(
+            "  verified    {} at {}{reconciled}",
+            applied.segment.as_deref().unwrap_or("no segment"),
+            time_text(applied.at)
+        );
+    }
+    if let Some(r) = item.repair.as_ref().filter(|r| r.generation == item.generation) {
+        println!(
+            "  repair      {:?} since {}, {} attempt(s), {}",
+            r.reason,
+            time_text(r.since),
+            r.attempts,
+            r.execution_arn.as_deref().unwrap_or("-")
+        );
     }
 }
 
-fn text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".into(),
-        other => other.to_string(),
-    }
-}
-
-/// One line per audit step, in words.
-fn describe(step: &str, d: &Value) -> String {
-    match step {
-        "FindingReceived" => format!(
-            "{} severity {} on {}{}",
-            text(&d["type"]),
-            text(&d["severity"]),
-            text(&d["instance"]),
-            if d["first_sighting"] == false {
+/// One line per audit event, in words.
+fn describe(event: &AuditEvent) -> String {
+    match event {
+        AuditEvent::FindingReceived {
+            finding_type,
+            severity,
+            instance_id,
+            account,
+            first_sighting,
+            ..
+        } => format!(
+            "{} severity {severity} on {instance_id} in {account}{}",
+            printable(finding_type),
+            if *first_sighting {
+                ""
+            } else {
                 " (seen before: a duplicate)"
+            }
+        ),
+        AuditEvent::Decided {
+            vpc_id,
+            attachment_id,
+            verdict,
+            reason,
+            segment,
+            until,
+        } => format!(
+            "{vpc_id} ({}): {}{}{} — {}",
+            attachment_id.as_deref().unwrap_or("not attached"),
+            verdict.name(),
+            segment.as_deref().map(|s| format!(" → {s}")).unwrap_or_default(),
+            until
+                .map(|u| format!(" until {}", expiry_text(u)))
+                .unwrap_or_default(),
+            printable(reason)
+        ),
+        AuditEvent::DemandAdded {
+            attachment_id,
+            segment,
+            until,
+            new_episode,
+            original_value,
+        } => format!(
+            "{attachment_id}: demand {segment} until {}{}",
+            expiry_text(*until),
+            if *new_episode {
+                format!(
+                    "; a new quarantine, the key was {} before",
+                    original_value.as_deref().map_or("absent".into(), printable)
+                )
+            } else {
+                String::new()
+            }
+        ),
+        AuditEvent::DemandsRemoved {
+            attachment_id,
+            reason,
+            removed,
+            requested_by,
+            note,
+        } => format!(
+            "{attachment_id}: {reason:?} release removed {} demand(s){}{}",
+            removed.len(),
+            requested_by
+                .as_deref()
+                .map(|b| format!(" for {}", printable(b)))
+                .unwrap_or_default(),
+            note.as_deref()
+                .map(|n| format!(" — {}", printable(n)))
+                .unwrap_or_default()
+        ),
+        AuditEvent::Tagged {
+            attachment_id,
+            key,
+            value,
+        } => format!("{attachment_id}: set {key}={value}"),
+        AuditEvent::Untagged { attachment_id, keys } => {
+            format!("{attachment_id}: removed {}", keys.join(", "))
+        }
+        AuditEvent::Accepted { attachment_id } => {
+            format!("{attachment_id}: accepted the tag change as core network owner")
+        }
+        AuditEvent::Converged {
+            attachment_id,
+            segment,
+            generation,
+        } => format!(
+            "{attachment_id} verified in {} (generation {generation})",
+            segment.as_deref().unwrap_or("no segment")
+        ),
+        AuditEvent::DriftFound { attachment_id, drift } => match drift {
+            Drift::StricterByHand { value } => {
+                format!(
+                    "{attachment_id}: someone set the key to the stricter {}; left as it is",
+                    printable(value)
+                )
+            }
+            Drift::ThirdValue { value } => format!(
+                "{attachment_id}: someone set the key to {}, which cwq never set; left as it is",
+                printable(value)
+            ),
+        },
+        AuditEvent::ContainmentFailed {
+            attachment_id,
+            failure,
+        } => {
+            format!("{attachment_id}: {failure}; this incident's demand is withdrawn")
+        }
+        AuditEvent::Superseded { attachment_id } => {
+            format!("{attachment_id}: this incident's demand was released by someone else first")
+        }
+        AuditEvent::Stuck {
+            attachment_id,
+            reason,
+        } => format!("{attachment_id}: {}", printable(reason)),
+        AuditEvent::Snapshotted {
+            instance_id,
+            snapshots,
+            found_after_restart,
+        } => format!(
+            "{instance_id}: {}{}",
+            snapshots.join(", "),
+            if *found_after_restart {
+                " (found after a restart)"
             } else {
                 ""
             }
         ),
-        "Decided" => {
-            let target = d["target_segment"]
-                .as_str()
-                .map(|s| format!(" → {s}"))
-                .unwrap_or_default();
-            format!("{}{target}: {}", text(&d["decision"]), text(&d["reason"]))
+        AuditEvent::ForensicsFailed { instance_id, error } => {
+            format!(
+                "{instance_id}: no snapshot: {}; containment went on",
+                printable(error)
+            )
         }
-        "TagsRecorded" => format!(
-            "{}: before the change {} was {}",
-            text(&d["attachment"]),
-            text(&d["key"]),
-            d["previous_value"].as_str().unwrap_or("absent")
+        AuditEvent::Extended {
+            attachment_id,
+            until,
+            by,
+        } => format!(
+            "{attachment_id}: held until {} by {}",
+            expiry_text(*until),
+            printable(by)
         ),
-        "Tagged" => format!(
-            "{}: set {}={}",
-            text(&d["attachment"]),
-            text(&d["key"]),
-            text(&d["value"])
-        ),
-        "Snapshotted" => {
-            let ids: Vec<String> = d["snapshots"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(text)
-                .collect();
-            format!("{}: {}", text(&d["instance"]), ids.join(", "))
-        }
-        "Quarantined" => format!(
-            "{} is in {}{}",
-            text(&d["attachment"]),
-            text(&d["segment"]),
-            d["time_to_contain_seconds"]
-                .as_f64()
-                .map(|s| format!(" ({s:.1} s after the finding)"))
-                .unwrap_or_default()
-        ),
-        "ReleaseStarted" => format!(
-            "{}: {}{}",
-            text(&d["attachment"]),
-            text(&d["reason"]),
-            d["note"].as_str().map(|n| format!(" — {n}")).unwrap_or_default()
-        ),
-        "TagsRestored" => format!(
-            "{}: {} {}",
-            text(&d["attachment"]),
-            text(&d["key"]),
-            d["value"]
-                .as_str()
-                .map_or("removed".to_string(), |v| format!("restored to {v}"))
-        ),
-        "Released" => format!("{} is back in {}", text(&d["attachment"]), text(&d["segment"])),
-        "Extended" => format!(
-            "{}: expiry {} → {} by {}",
-            text(&d["attachment"]),
-            text(&d["from"]),
-            text(&d["to"]),
-            text(&d["operator"])
-        ),
-        "Failed" => format!(
-            "{}: {} (restored to {})",
-            text(&d["attachment"]),
-            text(&d["reason"]),
-            text(&d["restored_segment"])
-        ),
-        _ => d.to_string(),
+        AuditEvent::Outcome { detail_type, reason } => format!("{detail_type}: {}", printable(reason)),
     }
 }

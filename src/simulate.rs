@@ -3,10 +3,10 @@
 //! runs, on an attachment described by the command line.
 
 use crate::error::{read_input, CliError};
-use cwq_core::cloudwan::{Attachment, CoreNetworkPolicy, EvaluationOptions, Placement};
-use cwq_core::decision::{decide, ActiveQuarantine, BudgetUsage, Decision, Expiry, Outcome, Situation};
-use cwq_core::finding::{parse_event_or_detail, Finding, FindingError};
-use cwq_core::response_policy::ResponsePolicy;
+use cwq_domain::cloudwan::{Attachment, CoreNetworkPolicy, EvaluationOptions, Placement};
+use cwq_domain::decision::{decide, ActiveQuarantine, BudgetUsage, Decision, Expiry, Outcome, Situation};
+use cwq_domain::finding::{parse_event_or_detail, Finding, FindingError};
+use cwq_domain::response_policy::ResponsePolicy;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -115,6 +115,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         attachment: &attachment,
         current_segment: before.segment(),
         quarantine: quarantine.as_ref(),
+        episode_open: quarantine.is_some(),
         budget_used: BudgetUsage::default(),
         now: OffsetDateTime::now_utc(),
     };
@@ -152,7 +153,8 @@ fn print(
                 "tags_to_set": plan.map(|p| &p.tags),
                 "expires_at": plan.and_then(|p| match p.expiry { Expiry::At(_) => Some(p.expiry.to_string()), Expiry::Manual => None }),
                 "release": plan.map(|p| if p.expiry == Expiry::Manual { "manual" } else { "automatic" }),
-                "extends_existing": plan.map(|p| p.extends_existing),
+                "new_episode": plan.map(|p| p.new_episode),
+                "moves": plan.map(|p| p.moves),
                 "fired": decision.fired,
                 "before_segment": before.and_then(Placement::segment),
                 "after_segment": after.and_then(Placement::segment),
@@ -219,10 +221,10 @@ fn print_text(
     }
     match &decision.outcome {
         Outcome::Quarantine(plan) => {
-            let verb = if plan.extends_existing {
-                "KEEP IN"
-            } else {
-                "QUARANTINE IN"
+            let verb = match (plan.new_episode, plan.moves) {
+                (true, _) => "QUARANTINE IN",
+                (false, true) => "ESCALATE TO",
+                (false, false) => "HOLD AT LEAST IN",
             };
             println!(
                 "Decision   {verb} {} — {}",

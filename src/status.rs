@@ -1,12 +1,15 @@
-//! `cwq status`: the attachments cwq holds (or held), from the journal's state items.
+//! `cwq status`: the attachments cwq holds (or held): which findings hold each (its demands,
+//! until when), the segment they require and the one verified, and the items that are stuck.
 
 use crate::error::CliError;
-use crate::operator::{journal_failed, print_table, short_arn, short_time, Connection, Deployed, Output};
-use cwq_core::decision::Expiry;
-use cwq_core::journal::{AttachmentRecord, Status};
+use crate::operator::{
+    journal_failed, print_table, printable, short_arn, time_text, Connection, Deployed, Output,
+};
+use cwq_domain::decision::Expiry;
+use cwq_domain::lifecycle::{AttachmentItem, Status};
+use cwq_pipeline::ports::Journal;
+use serde_json::{json, Value};
 
-/// Current quarantines: VPC, attachment, account, region, segment before → now, since,
-/// expiry, reason and execution.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -33,7 +36,7 @@ enum StatusFilter {
     Quarantined,
     Releasing,
     Released,
-    Failed,
+    Stuck,
 }
 
 impl StatusFilter {
@@ -43,44 +46,63 @@ impl StatusFilter {
             Self::Quarantined => Status::Quarantined,
             Self::Releasing => Status::Releasing,
             Self::Released => Status::Released,
-            Self::Failed => Status::Failed,
+            Self::Stuck => Status::Stuck,
         }
     }
 }
 
 pub async fn run(args: Args) -> Result<(), CliError> {
     let deployed = Deployed::connect(&args.connection).await?;
-    let mut records: Vec<AttachmentRecord> = deployed
+    let mut items: Vec<AttachmentItem> = deployed
         .journal()
-        .states()
+        .all_items()
         .await
         .map_err(|e| journal_failed(&deployed, e))?
         .into_iter()
-        .filter(|r| match args.status {
-            Some(wanted) => r.status == wanted.status(),
-            None => args.all || r.status != Status::Released,
+        .filter(|i| match args.status {
+            Some(wanted) => i.status() == wanted.status(),
+            None => args.all || i.status() != Status::Released,
         })
-        .filter(|r| args.account.as_ref().is_none_or(|a| &r.owner_account == a))
-        .filter(|r| args.in_region.as_ref().is_none_or(|a| &r.edge_location == a))
+        .filter(|i| {
+            args.account
+                .as_ref()
+                .is_none_or(|a| &i.attachment.owner_account == a)
+        })
+        .filter(|i| {
+            args.in_region
+                .as_ref()
+                .is_none_or(|r| &i.attachment.edge_location == r)
+        })
         .collect();
-    records.sort_by(|a, b| a.since.cmp(&b.since));
+    items.sort_by_key(|i| i.changed_at);
 
     if args.output == Output::Json {
-        let json = serde_json::to_string_pretty(&records).map_err(CliError::failed)?;
-        println!("{json}");
+        let json: Vec<Value> = items.iter().map(to_json).collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).map_err(CliError::failed)?
+        );
         return Ok(());
     }
-    if records.is_empty() {
+    if items.is_empty() {
         println!("No quarantines{}.", if args.all { "" } else { " in effect" });
         return Ok(());
     }
-    print_records(&records);
+    print_items(&items);
     Ok(())
 }
 
+/// One item as `cwq status --output json` gives it: the stored item with its status.
+pub fn to_json(item: &AttachmentItem) -> Value {
+    let mut value = serde_json::to_value(item).unwrap_or(Value::Null);
+    value["status"] = json!(item.status());
+    value["next_expiry"] = json!(item.next_expiry().map(time_text));
+    value
+}
+
 /// The status table, shared with `cwq demo`.
-pub fn print_records(records: &[AttachmentRecord]) {
-    let rows: Vec<Vec<String>> = records.iter().map(row).collect();
+pub fn print_items(items: &[AttachmentItem]) {
+    let rows: Vec<Vec<String>> = items.iter().map(row).collect();
     print_table(
         &[
             "VPC",
@@ -89,49 +111,72 @@ pub fn print_records(records: &[AttachmentRecord]) {
             "REGION",
             "SEGMENT",
             "STATUS",
-            "SINCE",
-            "EXPIRES",
-            "REASON",
+            "HELD BY",
+            "UNTIL",
             "EXECUTION",
         ],
         &rows,
     );
 }
 
-pub fn status_name(status: Status) -> String {
-    serde_json::to_value(status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 pub fn expiry_text(expiry: Expiry) -> String {
     match expiry {
-        Expiry::At(_) => short_time(&expiry.to_string()),
+        Expiry::At(at) => time_text(at),
         Expiry::Manual => "manual".into(),
     }
 }
 
-fn row(r: &AttachmentRecord) -> Vec<String> {
-    let mut reason: String = r.reason.chars().take(48).collect();
-    if r.reason.chars().count() > 48 {
-        reason.push('…');
+/// `hub → blocked`, and where it was verified when that differs.
+pub fn segment_text(item: &AttachmentItem) -> String {
+    let before = item
+        .episode
+        .as_ref()
+        .and_then(|e| e.original_segment.as_deref())
+        .unwrap_or("(none)");
+    let required = item.required_segment.as_deref().unwrap_or(before);
+    let verified = item.applied.as_ref().and_then(|a| a.segment.as_deref());
+    match verified {
+        Some(now) if now != required || !item.is_reconciled() => {
+            format!("{before} → {required} (verified: {now})")
+        }
+        _ => format!("{before} → {required}"),
     }
+}
+
+/// Which findings hold the attachment: the strictest's type, and how many more.
+pub fn held_by(item: &AttachmentItem) -> String {
+    let required = item.required_segment.as_deref();
+    let strictest = item
+        .demands
+        .iter()
+        .filter(|d| Some(d.segment.as_str()) == required)
+        .max_by_key(|d| d.until)
+        .or_else(|| item.demands.first());
+    match (strictest, item.demands.len()) {
+        (None, _) => "-".into(),
+        (Some(d), 1) => printable(&d.finding_type),
+        (Some(d), n) => format!("{} (+{} more)", printable(&d.finding_type), n - 1),
+    }
+}
+
+fn row(item: &AttachmentItem) -> Vec<String> {
+    let a = &item.attachment;
+    let until = item
+        .demands
+        .iter()
+        .map(|d| d.until)
+        .max()
+        .map_or("-".to_string(), expiry_text);
     vec![
-        r.vpc_id.clone(),
-        r.attachment_id.clone(),
-        r.owner_account.clone(),
-        r.edge_location.clone(),
-        format!(
-            "{} → {}",
-            r.segment_before.as_deref().unwrap_or("(none)"),
-            r.segment
-        ),
-        status_name(r.status),
-        short_time(&r.since),
-        expiry_text(r.expiry),
-        reason,
-        r.execution_arn
+        a.vpc_id.clone(),
+        a.attachment_id.clone(),
+        a.owner_account.clone(),
+        a.edge_location.clone(),
+        segment_text(item),
+        item.status().to_string(),
+        held_by(item),
+        until,
+        item.changed_by
             .as_deref()
             .map(short_arn)
             .unwrap_or("-")

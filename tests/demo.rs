@@ -50,9 +50,11 @@ fn the_demo_contains_both_vpcs_releases_the_expired_one_and_stops_everything() {
     for step in [
         "FindingReceived",
         "Decided",
+        "DemandAdded",
         "Tagged",
         "Snapshotted",
-        "Quarantined",
+        "Converged",
+        "Quarantine Applied",
     ] {
         assert!(report.contains(step), "{step} missing:\n{report}");
     }
@@ -75,7 +77,7 @@ fn the_demo_contains_both_vpcs_releases_the_expired_one_and_stops_everything() {
         ["hub", "blocked", "blocked", "quarantine=blocked"]
     );
     assert!(
-        release.contains("ReleaseStarted") && release.contains("is back in hub"),
+        release.contains("DemandsRemoved") && release.contains("verified in hub"),
         "{release}"
     );
 

@@ -1,7 +1,7 @@
 //! Least privilege, proven by running the code: the local cloud records, per Lambda function,
 //! every `service:Operation` it calls with its own credentials (`cwq local actions`). After
 //! driving every path — quarantine through the workload role and in the function's own
-//! account, the sweep's drift guard and expiry, a manual release, a compensated failure — each
+//! account, the sweep's drift repair, expiry and stuck repair, a manual release — each
 //! function's inline policy in template.yaml must hold exactly what it used, apart from the
 //! exceptions listed below with their reasons.
 
@@ -22,36 +22,15 @@ const NOT_CALLED_HERE: &[(&str, &str, &str)] = &[
         "CreateSnapshots with TagSpecifications is authorised as ec2:CreateTags too",
     ),
     (
-        "VerifyFunction",
+        "ReconcileFunction",
         "networkmanager:AcceptAttachment",
         "only with AcceptPendingTags=true (tests/reliability.rs, acceptance)",
     ),
-    (
-        "ReleaseFunction",
-        "networkmanager:RejectAttachment",
-        "only to withdraw a refused proposal (tests/reliability.rs, acceptance)",
-    ),
-    (
-        "ReleaseFunction",
-        "networkmanager:TagResource",
-        "rewrite mode puts the previous value back (tests/pipeline.rs, rewrite mode)",
-    ),
-    (
-        "DecideFunction",
-        "events:PutEvents",
-        "Quarantine Failed for BudgetExceeded and PolicyViolation decisions (tests/reliability.rs, budget)",
-    ),
-    (
-        "EnrichFunction",
-        "dynamodb:PutItem",
-        "journals a non-EC2 finding as NotApplicable (tests/pipeline.rs)",
-    ),
-    (
-        "EnrichFunction",
-        "sts:AssumeRole",
-        "DescribeInstances in a workload account when the finding lists no interface (tests/pipeline.rs)",
-    ),
 ];
+
+/// Calls authorised by other actions: a transaction's Puts are authorised as PutItem (the
+/// DynamoDB developer guide, "Using IAM with DynamoDB transactions").
+const AUTHORISED_AS: &[(&str, &str)] = &[("dynamodb:TransactWriteItems", "dynamodb:PutItem")];
 
 /// Called, but needs no permission.
 const ALWAYS_ALLOWED: &[&str] = &["sts:GetCallerIdentity"];
@@ -90,7 +69,7 @@ async fn every_function_holds_exactly_the_actions_its_code_calls() {
     let policy = policy_variant("policy/default.toml", "iam", |p| {
         p.replace("duration = \"4h\"", "duration = \"2s\"")
     });
-    let cloud = Cloud::start("iam", OVERLAY_CORE, Some(&policy), &["VerifyMaxAttempts=3"]).await;
+    let cloud = Cloud::start("iam", OVERLAY_CORE, Some(&policy), &[]).await;
 
     // Through the workload role: quarantine, tampering undone by the sweep, manual release.
     let workload = cloud.spoke("10.1.0.0/16", &[("domain", "hub")]).await;
@@ -109,12 +88,23 @@ async fn every_function_holds_exactly_the_actions_its_code_calls() {
         .send()
         .await
         .unwrap();
+    cloud.wait_segment(&workload, "hub").await;
     let swept = cloud.sweep();
-    assert!(swept.contains(&workload.attachment_id), "{swept}");
+    assert!(
+        swept.contains(&format!("repair-{}", workload.attachment_id)),
+        "{swept}"
+    );
+    cloud.wait_segment(&workload, "blocked").await;
     let out = cloud.operator(&["release", &workload.vpc_id, "--reason", "iam", "--yes"]);
     assert!(out.status.success(), "{}", text(&out));
-    // A second finding for the VPC: enrich reads its cached attachment (GetItem, GetVpcAttachment).
-    let report = cloud.inject(&finding("bitcoin-tool-high", &workload, "iam1b", None, None));
+    // A second finding for the VPC, without its interfaces: enrich reads its cached attachment
+    // (GetItem, GetVpcAttachment) and asks EC2 for the VPCs through the workload role.
+    let mut again = finding("bitcoin-tool-high", &workload, "iam1b", None, None);
+    again["detail"]["resource"]["instanceDetails"]
+        .as_object_mut()
+        .unwrap()
+        .remove("networkInterfaces");
+    let report = cloud.inject(&again);
     assert!(report.contains("SUCCEEDED"), "{report}");
 
     // In cwq's own account (no role), without network interfaces in the finding: enrich asks
@@ -131,17 +121,33 @@ async fn every_function_holds_exactly_the_actions_its_code_calls() {
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     let swept = cloud.sweep();
     assert!(
-        swept.contains(&format!("release-{}", own.attachment_id)),
+        swept.contains(&format!("expire-{}", own.attachment_id)),
         "{swept}"
     );
     cloud.wait_status(&own.attachment_id, "RELEASED").await;
 
-    // A compensated failure: Cloud WAN never finishes the move.
+    // An execution that fails closed (and whose snapshots are denied): the sweep asks whether
+    // it still runs, reports it stuck and repairs it.
     let stuck = cloud.spoke("10.3.0.0/16", &[("domain", "hub")]).await;
-    cloud.settings(json!({"stuck_transitions": true}));
+    cloud.fault(&["--service", "ec2", "--operation", "CreateSnapshots", "--denied"]);
+    cloud.fault(&[
+        "--service",
+        "networkmanager",
+        "--operation",
+        "GetVpcAttachment",
+        "--crash-after",
+        "--times",
+        "4",
+    ]);
     let report = cloud.inject(&finding("bitcoin-tool-high", &stuck, "iam3", None, None));
-    assert!(report.contains("VerificationTimeout"), "{report}");
+    assert!(report.contains("FAILED"), "{report}");
     cloud.clear_faults();
+    let swept = cloud.sweep();
+    assert!(
+        swept.contains(&format!("repair-{}", stuck.attachment_id)),
+        "{swept}"
+    );
+    cloud.wait_status(&stuck.attachment_id, "QUARANTINED").await;
 
     let out = common::cwq(&[
         "local",
@@ -161,6 +167,12 @@ async fn every_function_holds_exactly_the_actions_its_code_calls() {
             .unwrap_or_default()
             .into_iter()
             .filter(|a| !ALWAYS_ALLOWED.contains(&a.as_str()))
+            .map(|a| {
+                AUTHORISED_AS
+                    .iter()
+                    .find(|(call, _)| *call == a)
+                    .map_or(a.clone(), |(_, action)| action.to_string())
+            })
             .collect();
         for action in called.difference(&granted) {
             problems.push(format!("{logical} calls {action} but its policy lacks it"));

@@ -7,6 +7,7 @@
 mod common;
 
 use common::{cwq, finding, policy_variant, text, Cloud, OVERLAY_CORE, SEED_CORE};
+use cwq_domain::lifecycle::Status;
 use serde_json::Value;
 
 fn code(out: &std::process::Output) -> i32 {
@@ -63,15 +64,19 @@ async fn status_show_extend_and_release_a_quarantine() {
     assert_eq!(records.as_array().unwrap().len(), 1, "{records}");
     let record = &records[0];
     assert_eq!(record["status"], "QUARANTINED");
-    assert_eq!(record["segment"], "blocked");
-    assert_eq!(record["segment_before"], "hub");
-    let execution = record["execution_arn"].as_str().unwrap();
+    assert_eq!(record["required_segment"], "blocked");
+    assert_eq!(record["episode"]["original_segment"], "hub");
+    assert_eq!(
+        record["demands"][0]["finding_type"],
+        "CryptoCurrency:EC2/BitcoinTool.B!DNS"
+    );
+    let execution = record["changed_by"].as_str().unwrap();
     assert!(execution.contains(":execution:cwq-quarantine:"), "{execution}");
     assert!(table.contains(execution.rsplit(':').next().unwrap()), "{table}");
     for filter in [
         &["--account", "999999999999"][..],
         &["--in-region", "eu-west-1"],
-        &["--status", "failed"],
+        &["--status", "released"],
     ] {
         let mut args = vec!["status", "--output", "json"];
         args.extend_from_slice(filter);
@@ -117,41 +122,50 @@ async fn status_show_extend_and_release_a_quarantine() {
     assert_eq!(code(&out), 0, "{timeline}");
     for expected in [
         "CryptoCurrency:EC2/BitcoinTool.B!DNS",
+        "demand      blocked until",
         "FindingReceived",
         "Decided",
-        "TagsRecorded",
+        "DemandAdded",
         "Tagged",
         "Snapshotted",
-        "Quarantined",
+        "Converged",
+        "Quarantine Applied",
         "set quarantine=blocked",
         "snap-",
     ] {
         assert!(timeline.contains(expected), "{expected} missing:\n{timeline}");
     }
     let shown = json(&cloud.operator(&["show", &spoke.attachment_id, "--output", "json"]));
-    let incident = shown["incident"].as_str().unwrap().to_string();
+    let incident = shown["incidents"][0]["incident"].as_str().unwrap().to_string();
     assert_eq!(
-        shown["attachments"][0]["attachment_id"],
+        shown["attachments"][0]["attachment"]["attachment_id"],
         spoke.attachment_id.as_str()
     );
-    assert_eq!(shown["snapshots"].as_array().unwrap().len(), 1, "{shown}");
-    let steps: Vec<&str> = shown["timeline"]
+    assert_eq!(
+        shown["incidents"][0]["snapshots"].as_array().unwrap().len(),
+        1,
+        "{shown}"
+    );
+    let steps: Vec<&str> = shown["incidents"][0]["timeline"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| e["step"].as_str().unwrap())
+        .map(|e| e["event"]["step"].as_str().unwrap())
         .collect();
     assert_eq!(steps.first(), Some(&"FindingReceived"), "{steps:?}");
-    assert_eq!(steps.last(), Some(&"Quarantined"), "{steps:?}");
+    assert_eq!(steps.last(), Some(&"Outcome"), "{steps:?}");
     let by_incident = json(&cloud.operator(&["show", &incident, "--output", "json"]));
-    assert_eq!(by_incident["timeline"], shown["timeline"]);
+    assert_eq!(
+        by_incident["incidents"][0]["timeline"],
+        shown["incidents"][0]["timeline"]
+    );
 
     // extend: refused without --yes when stdin is not a terminal; then 12 hours later.
-    let before = cloud.journal_state(&spoke.attachment_id).await.unwrap();
+    let before = cloud.item(&spoke.attachment_id).await.unwrap();
     let out = cloud.operator(&["extend", &spoke.vpc_id, "--for", "12h"]);
     assert_eq!(code(&out), 2, "{}", text(&out));
     assert!(text(&out).contains("--yes"), "{}", text(&out));
-    assert_eq!(cloud.journal_state(&spoke.attachment_id).await.unwrap(), before);
+    assert_eq!(cloud.item(&spoke.attachment_id).await.unwrap(), before);
     let out = cloud.operator(&[
         "extend",
         &spoke.vpc_id,
@@ -174,8 +188,12 @@ async fn status_show_extend_and_release_a_quarantine() {
         parse(&extended["to"]) - parse(&extended["from"]),
         time::Duration::hours(12)
     );
-    let after = cloud.journal_state(&spoke.attachment_id).await.unwrap();
-    assert_eq!(after["expiry"]["at"], extended["to"], "{after}");
+    let after = cloud.item(&spoke.attachment_id).await.unwrap();
+    assert_eq!(
+        after.demands[0].until,
+        cwq_domain::decision::Expiry::At(parse(&extended["to"])),
+        "{after:?}"
+    );
     let out = cloud.operator(&["show", &spoke.vpc_id]);
     assert!(text(&out).contains("Extended"), "{}", text(&out));
 
@@ -191,33 +209,34 @@ async fn status_show_extend_and_release_a_quarantine() {
         "nothing changed"
     );
     assert_eq!(
-        cloud.journal_state(&spoke.attachment_id).await.unwrap()["status"],
-        "QUARANTINED"
+        cloud.item(&spoke.attachment_id).await.unwrap().status(),
+        Status::Quarantined
     );
     let out = cloud.operator(&["release", &spoke.vpc_id, "--reason", "SEC-42 cleaned", "--yes"]);
     let report = text(&out);
     assert_eq!(code(&out), 0, "{report}{}", cloud.logs());
-    assert!(report.contains("blocked → hub"), "{report}");
+    assert!(report.contains("Quarantine Released"), "{report}");
+    assert!(report.contains("verified in hub"), "{report}");
     assert!(report.contains(":execution:cwq-release:manual-"), "{report}");
     let (state, segment, tags) = cloud.attachment(&spoke).await;
     assert_eq!((state.as_str(), segment.as_deref()), ("AVAILABLE", Some("hub")));
-    assert!(!tags.iter().any(|(k, _)| k == "quarantine"), "{tags:?}");
+    assert!(
+        !tags.iter().any(|(k, _)| k == "quarantine" || k == "cwq:applied"),
+        "{tags:?}"
+    );
     assert_eq!(
-        cloud.journal_state(&spoke.attachment_id).await.unwrap()["status"],
-        "RELEASED"
+        cloud.item(&spoke.attachment_id).await.unwrap().status(),
+        Status::Released
     );
     let out = cloud.operator(&["show", &spoke.vpc_id]);
-    assert!(
-        text(&out).contains("SEC-42 cleaned (by arn:aws:"),
-        "{}",
-        text(&out)
-    );
-    assert!(text(&out).contains("is back in hub"), "{}", text(&out));
+    assert!(text(&out).contains("for arn:aws:"), "{}", text(&out));
+    assert!(text(&out).contains("SEC-42 cleaned"), "{}", text(&out));
+    assert!(text(&out).contains("verified in hub"), "{}", text(&out));
 
     // Nothing left to release or extend.
     let out = cloud.operator(&["release", &spoke.vpc_id, "--reason", "again", "--yes"]);
     assert_eq!(code(&out), 3, "{}", text(&out));
-    assert!(text(&out).contains("not quarantined"), "{}", text(&out));
+    assert!(text(&out).contains("nothing to release"), "{}", text(&out));
     let out = cloud.operator(&["extend", &spoke.attachment_id, "--for", "1h", "--yes"]);
     assert_eq!(code(&out), 3, "{}", text(&out));
     let out = cloud.operator(&["status"]);
@@ -230,13 +249,10 @@ async fn status_show_extend_and_release_a_quarantine() {
 async fn restart_finishes_a_failed_execution_and_policy_check_reads_the_live_network() {
     let cloud = Cloud::start("restart", OVERLAY_CORE, None, &[]).await;
 
-    // A finding for a VPC Cloud WAN does not know yet: enrich fails the execution.
+    // A finding for a VPC Cloud WAN does not know yet: the execution fails, and says why.
     let mut spoke = cloud.unattached_spoke("10.1.0.0/16").await;
     let out = cloud.inject(&finding("bitcoin-tool-high", &spoke, "rs1", None, None));
-    assert!(
-        out.contains("FAILED") && out.contains("AttachmentNotFound"),
-        "{out}"
-    );
+    assert!(out.contains("FAILED") && out.contains("NotAttached"), "{out}");
     let failed = out
         .split_whitespace()
         .find(|w| w.contains(":execution:"))

@@ -7,6 +7,10 @@
 mod common;
 
 use common::{finding, policy_variant, repo, text, Cloud, OVERLAY_CORE, SEED_CORE};
+use cwq_domain::decision::Expiry;
+use cwq_domain::lifecycle::{AttachmentItem, Status};
+use cwq_pipeline::audit::AuditEvent;
+use cwq_pipeline::events::EventKind;
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -33,14 +37,18 @@ async fn the_seed_demonstration_in_rewrite_mode() {
         ("AVAILABLE", Some("blocked"))
     );
     assert!(tags.contains(&("domain".into(), "blocked".into())), "{tags:?}");
+    assert!(
+        tags.contains(&("cwq:applied".into(), "blocked".into())),
+        "cwq's marker: {tags:?}"
+    );
     assert_eq!(cloud.attachment(&caller).await.1.as_deref(), Some("onlyshared"));
 
-    let journal = cloud.journal_state(&crypto.attachment_id).await.unwrap();
-    assert_eq!(journal["status"], "QUARANTINED");
-    assert!(journal["expiry"]["at"].is_string(), "{journal}");
+    let item = cloud.item(&crypto.attachment_id).await.unwrap();
+    assert_eq!(item.status(), Status::Quarantined);
+    assert!(matches!(item.demands[0].until, Expiry::At(_)), "{item:?}");
     assert_eq!(
-        journal["previous_value"],
-        serde_json::Value::Null,
+        item.episode.unwrap().original_value,
+        None,
         "domain was absent before"
     );
 
@@ -96,13 +104,13 @@ async fn the_default_policy_in_overlay_mode() {
     let out = cloud.inject(&rebind);
     assert!(out.contains("SUCCEEDED"), "{out}");
     assert_eq!(cloud.attachment(&critical).await.1.as_deref(), Some("blocked"));
-    let journal = cloud.journal_state(&critical.attachment_id).await.unwrap();
+    let item = cloud.item(&critical.attachment_id).await.unwrap();
     assert_eq!(
-        (journal["status"].as_str(), journal["expiry"].as_str()),
-        (Some("QUARANTINED"), Some("manual"))
+        (item.status(), item.demands[0].until),
+        (Status::Quarantined, Expiry::Manual)
     );
 
-    // A Low finding after the High one changes nothing (it joins the quarantine).
+    // A Low finding after the High one changes nothing (its band moves nothing).
     let low = finding(
         "bitcoin-tool-high",
         &crypto,
@@ -116,20 +124,27 @@ async fn the_default_policy_in_overlay_mode() {
     assert_eq!(cloud.attachment(&crypto).await.1.as_deref(), Some("blocked"));
     assert_eq!(cloud.tag_calls(&crypto.attachment_id), 1, "no second tag change");
     assert_eq!(cloud.snapshots().await.len(), 3, "one set per incident");
-    let steps = cloud.audit_steps().await;
-    let decisions: Vec<&str> = steps
+    let verdicts: Vec<String> = cloud
+        .audit()
+        .await
         .iter()
-        .filter(|s| s["step"] == "Decided")
-        .filter_map(|s| s["detail"]["decision"].as_str())
+        .filter_map(|e| match &e.event {
+            AuditEvent::Decided { verdict, .. } => Some(verdict.name()),
+            _ => None,
+        })
         .collect();
     assert_eq!(
-        decisions.iter().filter(|d| **d == "AlreadyContained").count(),
-        2,
-        "{decisions:?}"
+        verdicts,
+        ["Contain", "Contain", "Contain", "AlreadyContained", "Contain"],
+        "the re-sent finding finds its own demand"
     );
-    assert!(steps
-        .iter()
-        .any(|s| s["step"] == "Quarantined" && s["detail"]["time_to_contain_seconds"].is_number()));
+    let applied: Vec<_> = cloud
+        .published()
+        .into_iter()
+        .filter(|e| e.kind == EventKind::QuarantineApplied)
+        .collect();
+    assert_eq!(applied.len(), 4, "{applied:#?}");
+    assert!(applied.iter().all(|e| e.time_to_contain_seconds.is_some()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,14 +182,27 @@ async fn protected_sample_and_non_ec2_findings_change_nothing() {
     assert_eq!(cloud.attachment(&inspection).await.1.as_deref(), Some("hub"));
     assert_eq!(cloud.tag_calls(&inspection.attachment_id), 0);
     assert!(cloud.snapshots().await.is_empty());
-    let steps = cloud.audit_steps().await;
-    let reasons: Vec<&str> = steps
+    let verdicts: Vec<String> = cloud
+        .audit()
+        .await
         .iter()
-        .filter_map(|s| s["detail"]["decision"].as_str())
+        .filter_map(|e| match &e.event {
+            AuditEvent::Decided { verdict, .. } => Some(verdict.name()),
+            _ => None,
+        })
         .collect();
-    for expected in ["Protected", "IgnoredSample", "NotApplicable"] {
-        assert!(reasons.contains(&expected), "{expected} in {reasons:?}");
-    }
+    assert!(verdicts.contains(&"Protected".to_string()), "{verdicts:?}");
+    // Every execution published one outcome: no action for each (the sample, the S3 finding).
+    let outcomes = cloud.published();
+    assert_eq!(outcomes.len(), 3, "{outcomes:#?}");
+    assert!(
+        outcomes.iter().all(|e| e.kind == EventKind::QuarantineNoAction),
+        "{outcomes:#?}"
+    );
+    assert!(
+        outcomes.iter().any(|e| e.reason.starts_with("NotApplicable")),
+        "{outcomes:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,7 +235,7 @@ async fn expiry_and_manual_release_restore_the_tags_exactly() {
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     let swept = cloud.sweep();
     assert!(
-        swept.contains(&format!("release-{}", spoke.attachment_id)),
+        swept.contains(&format!("expire-{}", spoke.attachment_id)),
         "{swept}"
     );
     assert!(
@@ -215,30 +243,44 @@ async fn expiry_and_manual_release_restore_the_tags_exactly() {
         "manual release never expires: {swept}"
     );
     let released = cloud.wait_status(&spoke.attachment_id, "RELEASED").await;
-    assert_eq!(released["segment"], "inspected");
+    assert_eq!(released.applied.unwrap().segment.as_deref(), Some("hub"));
     let (state, segment, tags) = cloud.attachment(&spoke).await;
     assert_eq!((state.as_str(), segment.as_deref()), ("AVAILABLE", Some("hub")));
-    assert_eq!(tags, before, "exactly the tags from before");
+    assert_eq!(
+        tags, before,
+        "exactly the tags from before, cwq's marker gone too"
+    );
     // A second sweep starts nothing new.
-    assert!(!cloud.sweep().contains(&spoke.attachment_id));
+    assert!(!cloud.sweep().contains(&format!("expire-{}", spoke.attachment_id)));
 
-    // Manual release through the release state machine.
-    let request = json!({"attachment_id": manual.attachment_id, "reason": "manual", "note": "e2e"});
+    // Manual release through the release state machine: it names the demands it removes.
+    let demands: Vec<_> = cloud
+        .item(&manual.attachment_id)
+        .await
+        .unwrap()
+        .demands
+        .iter()
+        .map(|d| d.name())
+        .collect();
+    let request =
+        json!({"attachment_id": manual.attachment_id, "reason": "manual", "note": "e2e", "demands": demands});
     assert!(cloud
         .run("release", "manual-1", &request)
         .await
         .starts_with("SUCCEEDED"));
     assert_eq!(
-        cloud.journal_state(&manual.attachment_id).await.unwrap()["status"],
-        "RELEASED"
+        cloud.item(&manual.attachment_id).await.unwrap().status(),
+        Status::Released
     );
     assert_eq!(cloud.attachment(&manual).await.2, manual_before);
-    // Releasing what is not quarantined fails by name.
+    // The same release again removes nothing and says so.
     let again = cloud.run("release", "manual-2", &request).await;
-    assert!(
-        again.starts_with("SUCCEEDED"),
-        "released twice is a no-op: {again}"
+    assert!(again.starts_with("SUCCEEDED"), "{again}");
+    let arn = format!(
+        "arn:aws:states:us-east-1:{}:execution:cwq-release:manual-2",
+        common::OWNER
     );
+    assert_eq!(cloud.outcome(&arn).kind, EventKind::QuarantineSuperseded);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -260,14 +302,12 @@ async fn rewrite_mode_puts_back_the_previous_value_or_its_absence() {
         assert!(out.contains("SUCCEEDED"), "{out}");
         assert_eq!(cloud.attachment(spoke).await.1.as_deref(), Some("onlyshared"));
     }
+    let original = |item: Option<AttachmentItem>| item.unwrap().episode.unwrap().original_value;
     assert_eq!(
-        cloud.journal_state(&with_value.attachment_id).await.unwrap()["previous_value"],
-        "hub"
+        original(cloud.item(&with_value.attachment_id).await).as_deref(),
+        Some("hub")
     );
-    assert_eq!(
-        cloud.journal_state(&without.attachment_id).await.unwrap()["previous_value"],
-        Value::Null
-    );
+    assert_eq!(original(cloud.item(&without.attachment_id).await), None);
 
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     cloud.sweep();
@@ -329,11 +369,11 @@ async fn enrich_reads_a_cached_attachment_and_scans_again_when_it_is_replaced() 
         scans(&cloud) > after_first,
         "a stale entry sends enrich to a scan"
     );
-    let state = cloud.wait_status(&spoke.attachment_id, "QUARANTINED").await;
-    assert_eq!(state["vpc_id"], spoke.vpc_id.as_str());
+    let item = cloud.wait_status(&spoke.attachment_id, "QUARANTINED").await;
+    assert_eq!(item.attachment.vpc_id, spoke.vpc_id);
     assert_eq!(
-        cloud.journal_state(&old).await.unwrap()["status"],
-        "RELEASED",
+        cloud.item(&old).await.unwrap().status(),
+        Status::Released,
         "the deleted attachment was not touched again"
     );
 }

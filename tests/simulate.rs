@@ -123,7 +123,18 @@ fn no_action_decisions_exit_0() {
     assert_eq!(sample["action"], "none");
     assert_eq!(sample["reason_code"], "IgnoredSample");
 
+    // The owner keeps it in blocked: nothing for cwq to hold.
     let contained = simulate_json(
+        CALLER,
+        SEED_POLICY,
+        SEED_CORE,
+        &["--attachment-tags", "domain=blocked"],
+    );
+    assert_eq!(contained["reason_code"], "AlreadyContained");
+    assert_eq!(contained["before_segment"], "blocked");
+    assert_eq!(contained["after_segment"], "blocked");
+    // Under cwq's own blocked quarantine the Medium finding's demand joins it and moves nothing.
+    let joined = simulate_json(
         CALLER,
         SEED_POLICY,
         SEED_CORE,
@@ -134,9 +145,11 @@ fn no_action_decisions_exit_0() {
             "blocked",
         ],
     );
-    assert_eq!(contained["reason_code"], "AlreadyContained");
-    assert_eq!(contained["before_segment"], "blocked");
-    assert_eq!(contained["after_segment"], "blocked");
+    assert_eq!(joined["action"], "quarantine", "{joined}");
+    assert_eq!(
+        (joined["moves"].as_bool(), joined["new_episode"].as_bool()),
+        (Some(false), Some(false))
+    );
 
     // The default policy's overlay tag means nothing to the seed's core network policy.
     let violation = simulate_json(BITCOIN, DEFAULT_POLICY, SEED_CORE, &[]);

@@ -91,11 +91,28 @@ fn every_placeholder_has_a_substitution_and_every_lambda_a_binary() {
         &std::fs::read_to_string(root().join("statemachine/quarantine.asl.json")).unwrap(),
     )
     .unwrap();
-    let contain = &quarantine["States"]["Contain and preserve"];
-    assert_eq!(contain["Catch"][0]["Next"], "Compensate");
+    // Whatever happens, an execution ends in Record the outcome: every catch leads there
+    // (the forensics branch's own catches excepted: they end the branch, not the execution).
+    for machine in ["quarantine", "release"] {
+        let definition: Value = serde_json::from_str(
+            &std::fs::read_to_string(root().join(format!("statemachine/{machine}.asl.json"))).unwrap(),
+        )
+        .unwrap();
+        let states = definition["States"].as_object().unwrap();
+        assert_eq!(
+            states["Record the outcome"]["Resource"], "${OutcomeFunctionArn}",
+            "{machine}"
+        );
+        for (name, state) in states {
+            for catch in state["Catch"].as_array().into_iter().flatten() {
+                assert_eq!(catch["Next"], "Record the outcome", "{machine}/{name}");
+            }
+        }
+    }
+    let forensics = &quarantine["States"]["Contain and preserve"]["Branches"][1]["States"];
     assert_eq!(
-        quarantine["States"]["Compensate"]["Resource"],
-        "${ReleaseFunctionArn}"
+        forensics["Snapshot the volumes"]["Catch"][0]["ErrorEquals"][0],
+        "States.ALL"
     );
 }
 

@@ -6,7 +6,7 @@
 //! transitions that are due. A zero delay therefore shows UPDATING until the next request.
 
 use crate::api::{ApiError, ApiRequest, ApiResponse};
-use cwq_core::cloudwan::{
+use cwq_domain::cloudwan::{
     Attachment as Facts, CoreNetworkPolicy, EvaluationOptions, Placement, UnknownSegment,
 };
 use percent_encoding::percent_decode_str;

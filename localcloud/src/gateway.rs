@@ -245,48 +245,49 @@ fn is_mutating_ec2(operation: &str) -> bool {
 /// An injected error in the service's own protocol: EC2's XML, the query protocol's XML, or
 /// the JSON protocols' `__type`.
 fn protocol_error(service: &str, error: &ApiError) -> Response<Body> {
-    let throttled = error.code == "ThrottlingException";
+    // (EC2 code, query-protocol code, JSON code, EC2 status, query status, JSON status)
+    let (ec2, query, json_code, statuses) = match error.code {
+        "ThrottlingException" => (
+            "RequestLimitExceeded",
+            "Throttling",
+            "ThrottlingException",
+            (503, 400, 400),
+        ),
+        "AccessDeniedException" => (
+            "UnauthorizedOperation",
+            "AccessDenied",
+            "AccessDeniedException",
+            (403, 403, 400),
+        ),
+        _ => (
+            "InternalError",
+            "InternalFailure",
+            "InternalServerError",
+            (500, 500, 500),
+        ),
+    };
     let (content_type, body, status) = match service {
         "ec2" => {
-            let code = if throttled {
-                "RequestLimitExceeded"
-            } else {
-                "InternalError"
-            };
             let xml = format!(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code>\
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{ec2}</Code>\
                  <Message>{}</Message></Error></Errors><RequestID>{}</RequestID></Response>",
                 error.message,
                 request_id()
             );
-            ("text/xml", xml, if throttled { 503 } else { 500 })
+            ("text/xml", xml, statuses.0)
         }
         "sts" | "iam" | "sns" | "sqs" => {
-            let code = if throttled {
-                "Throttling"
-            } else {
-                "InternalFailure"
-            };
             let xml = format!(
-                "<ErrorResponse><Error><Type>Receiver</Type><Code>{code}</Code><Message>{}</Message></Error>\
+                "<ErrorResponse><Error><Type>Sender</Type><Code>{query}</Code><Message>{}</Message></Error>\
                  <RequestId>{}</RequestId></ErrorResponse>",
                 error.message,
                 request_id()
             );
-            ("text/xml", xml, if throttled { 400 } else { 500 })
+            ("text/xml", xml, statuses.1)
         }
         _ => {
-            let code = if throttled {
-                "ThrottlingException"
-            } else {
-                "InternalServerError"
-            };
-            let json = json!({"__type": code, "message": error.message}).to_string();
-            (
-                "application/x-amz-json-1.0",
-                json,
-                if throttled { 400 } else { 500 },
-            )
+            let json = json!({"__type": json_code, "message": error.message}).to_string();
+            ("application/x-amz-json-1.0", json, statuses.2)
         }
     };
     let mut response = Response::new(full(Bytes::from(body)));

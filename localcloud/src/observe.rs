@@ -24,6 +24,9 @@ pub struct FaultRule {
     /// Added to every matching call.
     #[serde(default)]
     pub latency_ms: u64,
+    /// Answer access denied, as an IAM policy or an SCP would (in the service's own shape).
+    #[serde(default)]
+    pub denied: bool,
     /// The call is served, then the Lambda function that made it crashes before it sees the
     /// answer: a crash right after a side effect.
     #[serde(default)]
@@ -136,6 +139,11 @@ impl Observer {
         for rule in rules {
             verdict.crash_after |= rule.crash_after;
             verdict.delay += Duration::from_millis(rule.latency_ms);
+            if verdict.error.is_none() && rule.denied {
+                verdict.error = Some(ApiError::access_denied(
+                    "denied by the local cloud's fault rule, as an IAM policy or an SCP would",
+                ));
+            }
             if verdict.error.is_none() && rule.throttle_rate > 0.0 && self.roll() < rule.throttle_rate {
                 verdict.error = Some(ApiError::throttling());
             }

@@ -6,6 +6,11 @@
 use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_networkmanager::config::{Credentials, Region};
+use cwq_aws::journal::DynamoJournal;
+use cwq_domain::lifecycle::AttachmentItem;
+use cwq_pipeline::audit::AuditEntry;
+use cwq_pipeline::events::{EventKind, OutcomeEvent};
+use cwq_pipeline::ports::Journal;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -15,6 +20,8 @@ pub const WORKLOAD: &str = "222222222222";
 pub const REGION: &str = "us-east-1";
 pub const SEED_CORE: &str = "fixtures/cloudwan/nis342-guardduty-quarantine-segments.json";
 pub const OVERLAY_CORE: &str = "examples/core-network-policy.json";
+/// How long the emulated Cloud WAN takes to apply a change: four times the first wait.
+pub const TRANSITION_MS: u64 = 4000;
 /// The image the test instances run (moto's Amazon Linux 2023 images for x86_64).
 const AMAZON_LINUX: &str = "al2023-ami-*-x86_64";
 
@@ -153,7 +160,9 @@ impl Cloud {
             core_network_id,
             image: tokio::sync::OnceCell::new(),
         };
-        cloud.settings(json!({"transition_delay_ms": 300, "conflict_during_transition": false}));
+        // AWS-like: a move takes several times the first wait between checks, and Cloud WAN
+        // answers ConflictException to a tag change while it is UPDATING.
+        cloud.settings(json!({"transition_delay_ms": TRANSITION_MS, "conflict_during_transition": true}));
         cloud.deploy(policy, extra);
         cloud
     }
@@ -188,7 +197,8 @@ impl Cloud {
             "--parameter-overrides",
             &core,
             "VerifyIntervalSeconds=1",
-            "VerifyMaxAttempts=30",
+            "VerifyMaxIntervalSeconds=2",
+            "ReconcileTimeoutSeconds=120",
         ];
         if let Some(p) = &policy_text {
             args.push(p);
@@ -416,23 +426,104 @@ impl Cloud {
         all
     }
 
-    /// The journal's state item of an attachment.
-    pub async fn journal_state(&self, attachment_id: &str) -> Option<Value> {
-        let got = self
-            .dynamodb()
-            .get_item()
-            .table_name("cwq-journal")
-            .key("pk", AttributeValue::S(format!("ATT#{attachment_id}")))
-            .key("sk", AttributeValue::S("STATE".into()))
-            .send()
-            .await
-            .unwrap();
-        got.item()
-            .map(|item| Value::Object(item.iter().map(|(k, v)| (k.clone(), attribute(v))).collect()))
+    pub fn journal(&self) -> DynamoJournal {
+        DynamoJournal::new(self.dynamodb(), "cwq-journal")
     }
 
-    /// Every audit item of the journal, oldest first within an incident.
-    pub async fn audit_steps(&self) -> Vec<Value> {
+    /// The journal's item of an attachment.
+    pub async fn item(&self, attachment_id: &str) -> Option<AttachmentItem> {
+        self.journal().item(attachment_id).await.unwrap()
+    }
+
+    /// Waits until the attachment's item satisfies `ready`.
+    pub async fn wait_item(
+        &self,
+        attachment_id: &str,
+        what: &str,
+        ready: impl Fn(&AttachmentItem) -> bool,
+    ) -> AttachmentItem {
+        for _ in 0..1200 {
+            if let Some(item) = self.item(attachment_id).await.filter(|i| ready(i)) {
+                return item;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!(
+            "{attachment_id} never became {what}: {:?}\n{}",
+            self.item(attachment_id).await,
+            self.logs()
+        );
+    }
+
+    /// Waits until the journal shows `status` (QUARANTINED, RELEASED, …) for the attachment.
+    pub async fn wait_status(&self, attachment_id: &str, status: &str) -> AttachmentItem {
+        self.wait_item(attachment_id, status, |i| i.status().to_string() == status)
+            .await
+    }
+
+    /// Waits until Cloud WAN has the attachment AVAILABLE in `segment`.
+    pub async fn wait_segment(&self, spoke: &Spoke, segment: &str) {
+        for _ in 0..600 {
+            let (state, now, _) = self.attachment(spoke).await;
+            if state == "AVAILABLE" && now.as_deref() == Some(segment) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!(
+            "{} never reached {segment}: {:?}",
+            spoke.attachment_id,
+            self.attachment(spoke).await
+        );
+    }
+
+    /// Every event cwq published (from the local cloud's log of PutEvents), in order.
+    pub fn published(&self) -> Vec<OutcomeEvent> {
+        self.calls()
+            .iter()
+            .filter(|c| c["operation"] == "PutEvents" && c["status"].as_u64() < Some(400))
+            .filter_map(|c| c["summary"].as_str().map(str::to_string))
+            .flat_map(|summary| {
+                summary
+                    .lines()
+                    .filter_map(|line| line.split_once(" {").map(|(_, json)| format!("{{{json}")))
+                    .filter_map(|json| serde_json::from_str::<OutcomeEvent>(&json).ok())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Waits until an event of `kind` has been published; returns every one so far.
+    pub async fn wait_published(&self, kind: EventKind) -> Vec<OutcomeEvent> {
+        for _ in 0..600 {
+            let found: Vec<OutcomeEvent> = self.published().into_iter().filter(|e| e.kind == kind).collect();
+            if !found.is_empty() {
+                return found;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("no {kind:?} published: {:#?}\n{}", self.published(), self.logs());
+    }
+
+    /// The outcomes an execution published (each retry publishes the same one again).
+    pub fn outcomes(&self, execution_arn: &str) -> Vec<OutcomeEvent> {
+        self.published()
+            .into_iter()
+            .filter(|e| e.kind.is_outcome() && e.execution_arn.as_deref() == Some(execution_arn))
+            .collect()
+    }
+
+    /// The one outcome an execution published: exactly one id, the same kind every time.
+    pub fn outcome(&self, execution_arn: &str) -> OutcomeEvent {
+        let all = self.outcomes(execution_arn);
+        let ids: std::collections::BTreeSet<&str> = all.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids.len(), 1, "one outcome for {execution_arn}: {all:#?}");
+        assert!(all.windows(2).all(|w| w[0].kind == w[1].kind), "{all:#?}");
+        all[0].clone()
+    }
+
+    /// Every audit entry of the journal, oldest first.
+    pub async fn audit(&self) -> Vec<AuditEntry> {
         let scanned: Vec<_> = self
             .dynamodb()
             .scan()
@@ -443,13 +534,22 @@ impl Cloud {
             .collect::<Result<_, _>>()
             .await
             .unwrap();
-        let mut items: Vec<Value> = scanned
+        let mut entries: Vec<AuditEntry> = scanned
             .iter()
-            .map(|item| Value::Object(item.iter().map(|(k, v)| (k.clone(), attribute(v))).collect()))
-            .filter(|v| v["pk"].as_str().is_some_and(|pk| pk.starts_with("INC#")) && v["step"].is_string())
+            .filter(|item| item.get("kind").and_then(|k| k.as_s().ok()).map(String::as_str) == Some("audit"))
+            .map(|item| serde_json::from_str(item["doc"].as_s().unwrap()).unwrap())
             .collect();
-        items.sort_by(|a, b| a["sk"].as_str().cmp(&b["sk"].as_str()));
-        items
+        entries.sort_by_key(|e| e.at);
+        entries
+    }
+
+    /// The names of the audit steps, oldest first.
+    pub async fn steps(&self) -> Vec<String> {
+        self.audit()
+            .await
+            .iter()
+            .map(|e| e.event.name().to_string())
+            .collect()
     }
 
     /// The snapshots in the workload account that carry `cwq:incident`.
@@ -525,23 +625,6 @@ impl Cloud {
                     && c["path"].as_str().unwrap_or_default().contains(attachment_id)
             })
             .count()
-    }
-
-    /// Waits until the journal shows `status` for the attachment.
-    pub async fn wait_status(&self, attachment_id: &str, status: &str) -> Value {
-        for _ in 0..300 {
-            if let Some(state) = self.journal_state(attachment_id).await {
-                if state["status"] == status {
-                    return state;
-                }
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        panic!(
-            "{attachment_id} never became {status}: {:?}\n{}",
-            self.journal_state(attachment_id).await,
-            self.logs()
-        );
     }
 
     /// Runs an operator verb against this local cloud: `cwq ARGS --local --state-dir DIR`.

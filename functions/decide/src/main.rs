@@ -1,6 +1,6 @@
-//! The decide Lambda: the step itself is `cwq_core::pipeline::decide`.
+//! The decide Lambda: the step is `cwq_pipeline::steps::decide`, run over the AWS adapters.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    cwq_core::pipeline::run(cwq_core::pipeline::decide).await
+    cwq_aws::lambda::run(cwq_pipeline::Step::Decide).await
 }

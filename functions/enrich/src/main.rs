@@ -1,6 +1,6 @@
-//! The enrich Lambda: the step itself is `cwq_core::pipeline::enrich`.
+//! The enrich Lambda: the step is `cwq_pipeline::steps::enrich`, run over the AWS adapters.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    cwq_core::pipeline::run(cwq_core::pipeline::enrich).await
+    cwq_aws::lambda::run(cwq_pipeline::Step::Enrich).await
 }

@@ -1,6 +1,6 @@
-//! The release Lambda: the step itself is `cwq_core::pipeline::release`.
+//! The release Lambda: the step is `cwq_pipeline::steps::release`, run over the AWS adapters.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    cwq_core::pipeline::run(cwq_core::pipeline::release).await
+    cwq_aws::lambda::run(cwq_pipeline::Step::Release).await
 }

@@ -1,6 +1,6 @@
-//! The snapshot Lambda: the step itself is `cwq_core::pipeline::snapshot`.
+//! The snapshot Lambda: the step is `cwq_pipeline::steps::snapshot`, run over the AWS adapters.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    cwq_core::pipeline::run(cwq_core::pipeline::snapshot).await
+    cwq_aws::lambda::run(cwq_pipeline::Step::Snapshot).await
 }

@@ -1,6 +1,6 @@
-//! The sweep Lambda: the step itself is `cwq_core::pipeline::sweep`.
+//! The sweep Lambda: the step is `cwq_pipeline::steps::sweep`, run over the AWS adapters.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    cwq_core::pipeline::run(cwq_core::pipeline::sweep).await
+    cwq_aws::lambda::run(cwq_pipeline::Step::Sweep).await
 }

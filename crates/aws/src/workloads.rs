@@ -1,0 +1,200 @@
+//! The workloads port: EC2 in the instance's account, through the workload role when that is
+//! another account than cwq's own. cwq's account is looked up once per cold start; a failure
+//! to look it up is transient (never a guess that the instance is in cwq's account).
+
+use crate::errors::{classify, Class};
+use async_trait::async_trait;
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_sdk_ec2::types::{
+    CopyTagsFromSource, Filter, InstanceSpecification, ResourceType, Tag, TagSpecification,
+};
+use cwq_pipeline::ports::{SnapshotRequest, Workloads};
+use cwq_pipeline::PortError;
+use tokio::sync::OnceCell;
+
+#[derive(Debug)]
+pub struct Ec2Workloads {
+    sdk: aws_config::SdkConfig,
+    /// `CWQ_WORKLOAD_ROLE_NAME`: assumed in other accounts; None: EC2 with cwq's own credentials.
+    role_name: Option<String>,
+    /// (account, partition) of cwq's own credentials.
+    identity: OnceCell<(String, String)>,
+}
+
+/// EC2 models no error shapes: its codes are its own, read per call.
+fn ec2_class(code: Option<&str>) -> Class {
+    match code {
+        Some(c) if c.ends_with(".NotFound") || c.ends_with(".Malformed") => Class::NotFound,
+        Some("RequestLimitExceeded" | "InternalError" | "ServiceUnavailable" | "Unavailable") => {
+            Class::Transient
+        }
+        Some("UnauthorizedOperation" | "AuthFailure" | "AccessDenied" | "OptInRequired") => Class::Denied,
+        _ => Class::Failed,
+    }
+}
+
+impl Ec2Workloads {
+    pub fn new(sdk: aws_config::SdkConfig, role_name: Option<String>) -> Self {
+        Self {
+            sdk,
+            role_name,
+            identity: OnceCell::new(),
+        }
+    }
+
+    async fn identity(&self) -> Result<&(String, String), PortError> {
+        self.identity
+            .get_or_try_init(|| async {
+                let got = aws_sdk_sts::Client::new(&self.sdk)
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        PortError::Transient(format!(
+                            "sts GetCallerIdentity: {}",
+                            aws_sdk_sts::error::DisplayErrorContext(e)
+                        ))
+                    })?;
+                let account = got.account().unwrap_or_default().to_string();
+                let partition = got
+                    .arn()
+                    .and_then(|a| a.split(':').nth(1))
+                    .unwrap_or("aws")
+                    .to_string();
+                Ok((account, partition))
+            })
+            .await
+    }
+
+    /// EC2 in `account`'s `region`: through the workload role when it is not cwq's account.
+    async fn ec2(&self, account: &str, region: &str) -> Result<aws_sdk_ec2::Client, PortError> {
+        let mut config = aws_sdk_ec2::config::Builder::from(&self.sdk)
+            .region(aws_sdk_ec2::config::Region::new(region.to_string()));
+        let (own, partition) = self.identity().await?;
+        if let Some(role) = self.role_name.as_ref().filter(|_| own != account) {
+            let role_arn = format!("arn:{partition}:iam::{account}:role/{role}");
+            let assumed = aws_sdk_sts::Client::new(&self.sdk)
+                .assume_role()
+                .role_arn(&role_arn)
+                .role_session_name("cwq")
+                .duration_seconds(900)
+                .send()
+                .await
+                .map_err(|e| {
+                    classify(&format!("sts AssumeRole {role_arn}"), e, |e| match e.code() {
+                        Some("AccessDenied") => Class::Denied,
+                        Some("RegionDisabledException") => Class::Denied,
+                        _ => Class::Failed,
+                    })
+                })?;
+            let c = assumed
+                .credentials()
+                .ok_or_else(|| PortError::Failed(format!("AssumeRole {role_arn} returned no credentials")))?;
+            let credentials = aws_sdk_ec2::config::Credentials::new(
+                c.access_key_id(),
+                c.secret_access_key(),
+                Some(c.session_token().to_string()),
+                None,
+                "cwq-workload-role",
+            );
+            config = config.credentials_provider(credentials);
+        }
+        Ok(aws_sdk_ec2::Client::from_conf(config.build()))
+    }
+}
+
+/// EC2 filter values take `*` and `?` as wildcards: a value must match only itself.
+fn literal_filter(name: &str, value: &str) -> Filter {
+    let literal = value
+        .replace('\\', "\\\\")
+        .replace('*', "\\*")
+        .replace('?', "\\?");
+    Filter::builder().name(name).values(literal).build()
+}
+
+#[async_trait]
+impl Workloads for Ec2Workloads {
+    async fn vpcs_of_instance(
+        &self,
+        account: &str,
+        region: &str,
+        instance_id: &str,
+    ) -> Result<Vec<String>, PortError> {
+        let described = self
+            .ec2(account, region)
+            .await?
+            .describe_instances()
+            .instance_ids(instance_id)
+            .send()
+            .await
+            .map_err(|e| classify("ec2 DescribeInstances", e, |e| ec2_class(e.code())))?;
+        let mut vpcs: Vec<String> = Vec::new();
+        for instance in described.reservations().iter().flat_map(|r| r.instances()) {
+            let from_interfaces = instance.network_interfaces().iter().filter_map(|n| n.vpc_id());
+            for vpc in instance.vpc_id().into_iter().chain(from_interfaces) {
+                if !vpcs.iter().any(|v| v == vpc) {
+                    vpcs.push(vpc.to_string());
+                }
+            }
+        }
+        Ok(vpcs)
+    }
+
+    async fn find_snapshots(
+        &self,
+        account: &str,
+        region: &str,
+        description: &str,
+        incident_id: &str,
+    ) -> Result<Vec<String>, PortError> {
+        // The description narrows the set before the tag is read: the local cloud (moto)
+        // applies filters in order and looks up every candidate snapshot's tags one by one.
+        let described = self
+            .ec2(account, region)
+            .await?
+            .describe_snapshots()
+            .owner_ids("self")
+            .filters(literal_filter("description", description))
+            .filters(literal_filter("tag:cwq:incident", incident_id))
+            .send()
+            .await
+            .map_err(|e| classify("ec2 DescribeSnapshots", e, |e| ec2_class(e.code())))?;
+        Ok(described
+            .snapshots()
+            .iter()
+            .filter_map(|s| s.snapshot_id().map(str::to_string))
+            .collect())
+    }
+
+    async fn create_snapshots(
+        &self,
+        account: &str,
+        region: &str,
+        request: &SnapshotRequest,
+    ) -> Result<Vec<String>, PortError> {
+        let mut tags = TagSpecification::builder().resource_type(ResourceType::Snapshot);
+        for (key, value) in &request.tags {
+            tags = tags.tags(Tag::builder().key(key).value(value).build());
+        }
+        let created = self
+            .ec2(account, region)
+            .await?
+            .create_snapshots()
+            .instance_specification(
+                InstanceSpecification::builder()
+                    .instance_id(&request.instance_id)
+                    .build(),
+            )
+            .description(&request.description)
+            .tag_specifications(tags.build())
+            .copy_tags_from_source(CopyTagsFromSource::Volume)
+            .send()
+            .await
+            .map_err(|e| classify("ec2 CreateSnapshots", e, |e| ec2_class(e.code())))?;
+        Ok(created
+            .snapshots()
+            .iter()
+            .filter_map(|s| s.snapshot_id().map(str::to_string))
+            .collect())
+    }
+}

@@ -1,0 +1,128 @@
+//! The audit trail: one typed event per thing that happened, appended under its incident.
+//! `cwq show` matches these exhaustively.
+
+use crate::contract::{LegFailure, ReleaseReason, Verdict};
+use cwq_domain::decision::Expiry;
+use cwq_domain::lifecycle::{DemandRef, Drift};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub incident_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    #[serde(default)]
+    pub execution_arn: Option<String>,
+    pub event: AuditEvent,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "step")]
+pub enum AuditEvent {
+    FindingReceived {
+        finding_id: String,
+        finding_type: String,
+        severity: f64,
+        instance_id: String,
+        account: String,
+        vpcs: Vec<String>,
+        first_sighting: bool,
+    },
+    Decided {
+        vpc_id: String,
+        attachment_id: Option<String>,
+        verdict: Verdict,
+        reason: String,
+        segment: Option<String>,
+        until: Option<Expiry>,
+    },
+    DemandAdded {
+        attachment_id: String,
+        segment: String,
+        until: Expiry,
+        new_episode: bool,
+        original_value: Option<String>,
+    },
+    DemandsRemoved {
+        attachment_id: String,
+        reason: ReleaseReason,
+        removed: Vec<DemandRef>,
+        requested_by: Option<String>,
+        note: Option<String>,
+    },
+    Tagged {
+        attachment_id: String,
+        key: String,
+        value: String,
+    },
+    Untagged {
+        attachment_id: String,
+        keys: Vec<String>,
+    },
+    Accepted {
+        attachment_id: String,
+    },
+    Converged {
+        attachment_id: String,
+        segment: Option<String>,
+        generation: u64,
+    },
+    DriftFound {
+        attachment_id: String,
+        drift: Drift,
+    },
+    ContainmentFailed {
+        attachment_id: String,
+        failure: LegFailure,
+    },
+    Superseded {
+        attachment_id: String,
+    },
+    Stuck {
+        attachment_id: String,
+        reason: String,
+    },
+    Snapshotted {
+        instance_id: String,
+        snapshots: Vec<String>,
+        found_after_restart: bool,
+    },
+    ForensicsFailed {
+        instance_id: String,
+        error: String,
+    },
+    Extended {
+        attachment_id: String,
+        until: Expiry,
+        by: String,
+    },
+    Outcome {
+        detail_type: String,
+        reason: String,
+    },
+}
+
+impl AuditEvent {
+    /// The step's name as stored and shown.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::FindingReceived { .. } => "FindingReceived",
+            Self::Decided { .. } => "Decided",
+            Self::DemandAdded { .. } => "DemandAdded",
+            Self::DemandsRemoved { .. } => "DemandsRemoved",
+            Self::Tagged { .. } => "Tagged",
+            Self::Untagged { .. } => "Untagged",
+            Self::Accepted { .. } => "Accepted",
+            Self::Converged { .. } => "Converged",
+            Self::DriftFound { .. } => "DriftFound",
+            Self::ContainmentFailed { .. } => "ContainmentFailed",
+            Self::Superseded { .. } => "Superseded",
+            Self::Stuck { .. } => "Stuck",
+            Self::Snapshotted { .. } => "Snapshotted",
+            Self::ForensicsFailed { .. } => "ForensicsFailed",
+            Self::Extended { .. } => "Extended",
+            Self::Outcome { .. } => "Outcome",
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! The typed data the state machines pass between states. Each step takes and returns one of
+//! these; nothing is read by string from another step's output.
+
+use cwq_domain::decision::{Expiry, NoAction};
+use cwq_domain::finding::Finding;
+use cwq_domain::lifecycle::{AttachmentRef, Demand, DemandRef, Drift, FailReason};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// A finding being handled: what the quarantine state machine carries from Enrich on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    /// Deterministic: the finding id and its updatedAt, so that a re-sent finding is the same.
+    pub incident_id: String,
+    pub execution_arn: String,
+    pub finding: Finding,
+    /// The event's time, for time-to-contain.
+    pub finding_time: Option<String>,
+    /// One per VPC of the workload.
+    pub legs: Vec<Leg>,
+    /// Set by Decide: `contain` when at least one leg holds a demand of this incident.
+    #[serde(default)]
+    pub action: Action,
+    /// Set by Decide for the Reconcile loop.
+    #[serde(default)]
+    pub reconcile: Option<ReconcileProgress>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    #[default]
+    Undecided,
+    Contain,
+    None,
+}
+
+/// One VPC of the workload and its Cloud WAN attachment, if it has one on this core network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Leg {
+    pub vpc_id: String,
+    pub account: String,
+    pub region: String,
+    /// None: the VPC is not attached to this core network (reported, not contained).
+    pub attachment: Option<AttachmentRef>,
+    pub segment_before: Option<String>,
+    #[serde(default)]
+    pub decision: Option<LegDecision>,
+}
+
+/// What Decide made of one leg.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LegDecision {
+    pub verdict: Verdict,
+    /// One sentence a person understands.
+    pub reason: String,
+    pub segment: Option<String>,
+    pub until: Option<Expiry>,
+    /// The demand opened a new quarantine episode (and spent the budget).
+    #[serde(default)]
+    pub new_episode: bool,
+}
+
+/// A leg's verdict: a demand added, or why not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verdict {
+    /// A demand of this incident is on the attachment.
+    Contain,
+    /// The VPC has no attachment on this core network.
+    NotAttached,
+    #[serde(untagged)]
+    NoAction(NoAction),
+}
+
+impl Verdict {
+    pub fn name(self) -> String {
+        match self {
+            Self::Contain => "Contain".into(),
+            Self::NotAttached => "NotAttached".into(),
+            Self::NoAction(reason) => reason.to_string(),
+        }
+    }
+
+    /// A refusal someone must hear about: cwq was asked to contain and may not.
+    pub fn is_refusal(self) -> bool {
+        matches!(
+            self,
+            Self::NotAttached | Self::NoAction(NoAction::BudgetExceeded | NoAction::PolicyViolation)
+        )
+    }
+}
+
+/// The Reconcile loop's state, carried through its Wait: one entry per attachment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconcileProgress {
+    pub execution_arn: String,
+    /// The quarantine's incident (whose demand this execution added), if any.
+    #[serde(default)]
+    pub incident_id: Option<String>,
+    pub legs: Vec<LegProgress>,
+    #[serde(default)]
+    pub attempt: u32,
+    #[serde(default)]
+    pub wait_seconds: u32,
+    #[serde(default)]
+    pub status: LoopStatus,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoopStatus {
+    #[default]
+    Pending,
+    Done,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegProgress {
+    pub attachment_id: String,
+    pub state: LegState,
+    /// Past this, the change this leg waits for is given up.
+    #[serde(with = "time::serde::rfc3339")]
+    pub deadline: OffsetDateTime,
+    /// Where the attachment was verified.
+    #[serde(default)]
+    pub segment: Option<String>,
+    #[serde(default)]
+    pub drift: Option<Drift>,
+    /// Why the leg failed, for the outcome.
+    #[serde(default)]
+    pub failure: Option<LegFailure>,
+}
+
+impl LegProgress {
+    pub fn new(attachment_id: &str, deadline: OffsetDateTime) -> Self {
+        Self {
+            attachment_id: attachment_id.to_string(),
+            state: LegState::Pending,
+            deadline,
+            segment: None,
+            drift: None,
+            failure: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LegState {
+    /// Converging toward the required state.
+    Pending,
+    /// Verified in the required state.
+    Converged,
+    /// This incident's containment failed: its demand is withdrawn, and the attachment
+    /// converges toward what the other demands (or the original tags) require.
+    Compensating,
+    /// Settled after a failure: compensated, or the attachment is gone.
+    Failed,
+    /// This incident's demand was removed by someone else (an operator's release) first: the
+    /// attachment converges toward what is left before the leg ends, so that a change this
+    /// execution made meanwhile is undone by itself.
+    Yielding,
+    /// Settled after its demand was removed by someone else.
+    Superseded,
+    /// Still not converged at the deadline: left to the sweep, which repairs and reports it.
+    Stuck,
+}
+
+impl LegState {
+    pub fn is_settled(self) -> bool {
+        !matches!(self, Self::Pending | Self::Compensating | Self::Yielding)
+    }
+}
+
+/// Why a leg's containment failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LegFailure {
+    /// Cloud WAN did not apply the change within the reconcile timeout.
+    VerificationTimeout,
+    #[serde(untagged)]
+    Reason(FailReason),
+}
+
+impl std::fmt::Display for LegFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::VerificationTimeout => f.write_str("VerificationTimeout"),
+            Self::Reason(reason) => reason.fmt(f),
+        }
+    }
+}
+
+/// What the release state machine takes: which demands to remove from which attachment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRequest {
+    pub attachment_id: String,
+    pub reason: ReleaseReason,
+    /// Exactly the demands to remove, as they were when the release was asked for: a demand
+    /// added later (or extended since) is never removed by this request.
+    #[serde(default)]
+    pub demands: Vec<DemandRef>,
+    /// Who asked (an operator's ARN) and why, for the journal.
+    #[serde(default)]
+    pub requested_by: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseReason {
+    /// The named demands' holds passed (the sweep).
+    Expired,
+    /// An operator's release.
+    Manual,
+    /// Nothing to remove: converge an item nobody is reconciling (the sweep's repair).
+    Repair,
+}
+
+/// What the release state machine carries after Change the demands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseState {
+    pub request: ReleaseRequest,
+    pub execution_arn: String,
+    /// The demands this execution removed (empty: none of those named were left).
+    pub removed: Vec<Demand>,
+    pub reconcile: ReconcileProgress,
+}
+
+/// What the forensics branch reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forensics {
+    pub snapshots: Vec<String>,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// A failed state's error as Step Functions passes it to a Catch (`{"Error", "Cause"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaughtError {
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: Option<String>,
+}
+
+/// What Record the outcome returns: the state machine fails the execution when `failed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutcomeSummary {
+    pub detail_type: String,
+    pub failed: bool,
+    pub error: String,
+    pub cause: String,
+}

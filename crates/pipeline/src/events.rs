@@ -1,0 +1,124 @@
+//! What cwq publishes on EventBridge (source `cwq`), for notification and SIEM rules:
+//! docs/events.md gives each detail-type's schema and an example. Every execution publishes
+//! exactly one outcome, after journaling it, and publishes it again when it is retried: the
+//! `id` is the same each time, so consumers de-duplicate on it.
+
+use cwq_domain::decision::Expiry;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+pub const SOURCE: &str = "cwq";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventKind {
+    /// The finding's demand holds the attachment, verified in the required segment.
+    QuarantineApplied,
+    /// The last demand went and the original tags are back, verified.
+    QuarantineReleased,
+    /// Demands went and others remain: verified in the laxer segment they require.
+    QuarantineSteppedDown,
+    /// Containment was refused or failed (or was interrupted: then the VPC stays held and the
+    /// sweep finishes it).
+    QuarantineFailed,
+    /// What this execution was for had been done or undone by another first.
+    QuarantineSuperseded,
+    /// The finding calls for no change (below threshold, protected, sample, dry run…).
+    QuarantineNoAction,
+    /// The sweep found an attachment that nobody is converging and is repairing it.
+    QuarantineStuck,
+    /// cwq's tag on a held attachment was changed by someone else.
+    QuarantineDrift,
+    /// Evidence could not be preserved; containment went on.
+    ForensicsFailed,
+}
+
+impl EventKind {
+    pub const ALL: [Self; 9] = [
+        Self::QuarantineApplied,
+        Self::QuarantineReleased,
+        Self::QuarantineSteppedDown,
+        Self::QuarantineFailed,
+        Self::QuarantineSuperseded,
+        Self::QuarantineNoAction,
+        Self::QuarantineStuck,
+        Self::QuarantineDrift,
+        Self::ForensicsFailed,
+    ];
+
+    pub fn detail_type(self) -> &'static str {
+        match self {
+            Self::QuarantineApplied => "Quarantine Applied",
+            Self::QuarantineReleased => "Quarantine Released",
+            Self::QuarantineSteppedDown => "Quarantine Stepped Down",
+            Self::QuarantineFailed => "Quarantine Failed",
+            Self::QuarantineSuperseded => "Quarantine Superseded",
+            Self::QuarantineNoAction => "Quarantine No Action",
+            Self::QuarantineStuck => "Quarantine Stuck",
+            Self::QuarantineDrift => "Quarantine Drift",
+            Self::ForensicsFailed => "Forensics Failed",
+        }
+    }
+
+    pub fn from_detail_type(detail_type: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.detail_type() == detail_type)
+    }
+
+    /// An execution's outcome (one per execution), as opposed to a notice from the sweep or
+    /// the forensics branch.
+    pub fn is_outcome(self) -> bool {
+        !matches!(
+            self,
+            Self::QuarantineStuck | Self::QuarantineDrift | Self::ForensicsFailed
+        )
+    }
+}
+
+/// One published event's `detail`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutcomeEvent {
+    /// Stable across retries of the step that publishes it: consumers de-duplicate on it.
+    pub id: String,
+    pub kind: EventKind,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    #[serde(default)]
+    pub execution_arn: Option<String>,
+    #[serde(default)]
+    pub incident_id: Option<String>,
+    #[serde(default)]
+    pub finding: Option<FindingSummary>,
+    pub legs: Vec<LegReport>,
+    /// One sentence a person understands.
+    pub reason: String,
+    #[serde(default)]
+    pub time_to_contain_seconds: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindingSummary {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub finding_type: String,
+    pub severity: f64,
+}
+
+/// One attachment (or unattached VPC) in an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegReport {
+    pub vpc_id: String,
+    pub account: String,
+    pub region: String,
+    #[serde(default)]
+    pub attachment_id: Option<String>,
+    /// `Applied`, `Failed`, `NotAttached`, `BudgetExceeded`, `Released`, … per leg.
+    pub result: String,
+    #[serde(default)]
+    pub segment_before: Option<String>,
+    /// Where the attachment was verified (or is required to be).
+    #[serde(default)]
+    pub segment: Option<String>,
+    #[serde(default)]
+    pub until: Option<Expiry>,
+    #[serde(default)]
+    pub detail: Option<String>,
+}

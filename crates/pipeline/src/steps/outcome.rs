@@ -1,0 +1,379 @@
+//! Record the outcome: every execution of either state machine ends here, whatever happened,
+//! and publishes exactly one outcome. It is journaled first (one item per execution, written
+//! once) and published after, again on every retry with the same id, so a retry after the
+//! journal write loses nothing and consumers de-duplicate.
+
+use crate::audit::{AuditEntry, AuditEvent};
+use crate::contract::{
+    CaughtError, Incident, LegProgress, LegState, OutcomeSummary, ReconcileProgress, ReleaseReason,
+    ReleaseRequest, ReleaseState, Verdict,
+};
+use crate::error::StepError;
+use crate::events::{EventKind, FindingSummary, LegReport, OutcomeEvent};
+use crate::ports::Ports;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+/// What the state machine passes: the execution and all its data so far.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutcomeInput {
+    pub execution_arn: String,
+    pub data: Value,
+}
+
+pub async fn outcome(p: &Ports, input: OutcomeInput) -> Result<OutcomeSummary, StepError> {
+    let now = p.now();
+    let data = &input.data;
+    let error: Option<CaughtError> = field(data, "error")?;
+    let cause = error.as_ref().map(|e| e.error.clone());
+    let (event, failure) = if data.get("request").is_some() {
+        let state: ReleaseState = parse(data, "the release's data")?;
+        release_outcome(p, &state, error, now).await?
+    } else if data.get("incident_id").is_some() {
+        let incident: Incident = parse(data, "the incident")?;
+        // The Parallel's results: the containment branch's data, then the forensics branch's.
+        let contained: Option<ReconcileProgress> = match data.get("results") {
+            Some(results) => field(&results[0], "reconcile")?,
+            None => None,
+        };
+        quarantine_outcome(&incident, contained, error, now)
+    } else if data.get("attachment_id").is_some() {
+        // The release failed before it changed anything.
+        let request: ReleaseRequest = parse(data, "the release request")?;
+        (refused(&input.execution_arn, Some(&request), error, now), cause)
+    } else {
+        (refused(&input.execution_arn, None, error, now), cause)
+    };
+    let stored = p.journal.record_outcome(&event).await?;
+    p.events.publish(&stored).await?;
+    if let Some(incident_id) = &stored.incident_id {
+        let entry = AuditEntry {
+            incident_id: incident_id.clone(),
+            at: stored.at,
+            execution_arn: stored.execution_arn.clone(),
+            event: AuditEvent::Outcome {
+                detail_type: stored.kind.detail_type().to_string(),
+                reason: stored.reason.clone(),
+            },
+        };
+        p.journal.record(&[entry]).await?;
+    }
+    // Read by the stack's metric filters (outcomes, time to contain).
+    tracing::info!(outcome = ?stored.kind, execution = %input.execution_arn,
+        time_to_contain_seconds = stored.time_to_contain_seconds.unwrap_or(-1.0), reason = %stored.reason, "outcome");
+    Ok(summary(&stored, failure))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(data: &Value, what: &str) -> Result<T, StepError> {
+    serde_json::from_value(data.clone()).map_err(|e| StepError::InvalidInput(format!("{what}: {e}")))
+}
+
+fn field<T: serde::de::DeserializeOwned>(data: &Value, key: &str) -> Result<Option<T>, StepError> {
+    match data.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => serde_json::from_value(value.clone())
+            .map(Some)
+            .map_err(|e| StepError::InvalidInput(format!("`{key}`: {e}"))),
+    }
+}
+
+/// What the state machine fails the execution with, when the outcome is a failure: the name
+/// of what went wrong (VerificationTimeout, BudgetExceeded, NotAttached, InvalidInput, …).
+fn summary(event: &OutcomeEvent, failure: Option<String>) -> OutcomeSummary {
+    let failed = event.kind == EventKind::QuarantineFailed;
+    OutcomeSummary {
+        detail_type: event.kind.detail_type().to_string(),
+        failed,
+        error: if failed {
+            failure.unwrap_or_else(|| "QuarantineFailed".into())
+        } else {
+            String::new()
+        },
+        cause: event.reason.clone(),
+    }
+}
+
+fn execution_name(arn: &str) -> String {
+    arn.rsplit(':').next().unwrap_or(arn).to_string()
+}
+
+fn quarantine_outcome(
+    incident: &Incident,
+    progress: Option<ReconcileProgress>,
+    error: Option<CaughtError>,
+    now: OffsetDateTime,
+) -> (OutcomeEvent, Option<String>) {
+    let progress = progress.or_else(|| incident.reconcile.clone());
+    let leg_progress = |attachment_id: &str| -> Option<LegProgress> {
+        progress
+            .as_ref()?
+            .legs
+            .iter()
+            .find(|l| l.attachment_id == attachment_id)
+            .cloned()
+    };
+    // Each leg's sentence: what went wrong if something did, else what was decided.
+    let mut reasons = Vec::new();
+    let legs: Vec<LegReport> = incident
+        .legs
+        .iter()
+        .map(|leg| {
+            let decision = leg.decision.as_ref();
+            let attachment_id = leg.attachment.as_ref().map(|a| a.attachment_id.clone());
+            let progress = attachment_id.as_deref().and_then(&leg_progress);
+            let (result, detail) = match (decision.map(|d| d.verdict), &progress) {
+                (Some(Verdict::Contain), Some(p)) => leg_result(p, error.is_some()),
+                (Some(verdict), _) if verdict != Verdict::Contain => (verdict.name(), None),
+                _ => ("Interrupted".to_string(), None),
+            };
+            if let Some(sentence) = detail.clone().or_else(|| decision.map(|d| d.reason.clone())) {
+                reasons.push(sentence);
+            }
+            LegReport {
+                vpc_id: leg.vpc_id.clone(),
+                account: leg.account.clone(),
+                region: leg.region.clone(),
+                attachment_id,
+                segment_before: leg.segment_before.clone(),
+                segment: progress
+                    .as_ref()
+                    .and_then(|p| p.segment.clone())
+                    .or_else(|| decision.and_then(|d| d.segment.clone())),
+                until: decision.and_then(|d| d.until),
+                result,
+                detail,
+            }
+        })
+        .collect();
+    let results = |r: &str| legs.iter().any(|l| l.result == r);
+    let refused = incident
+        .legs
+        .iter()
+        .any(|l| l.decision.as_ref().is_some_and(|d| d.verdict.is_refusal()));
+    let kind =
+        if error.is_some() || refused || results("Failed") || results("Stuck") || results("Interrupted") {
+            EventKind::QuarantineFailed
+        } else if results("Applied") {
+            EventKind::QuarantineApplied
+        } else if results("Superseded") {
+            EventKind::QuarantineSuperseded
+        } else {
+            EventKind::QuarantineNoAction
+        };
+    let reason = match &error {
+        Some(e) => format!(
+            "interrupted by {}: {}; every demand it wrote stands, and the sweep finishes the containment",
+            e.error,
+            e.cause.as_deref().unwrap_or("no cause given")
+        ),
+        None if legs.is_empty() => format!(
+            "no VPC to act on: {}",
+            if incident.finding.sample {
+                "the finding is a GuardDuty sample"
+            } else {
+                "the instance has no network interface in a VPC (terminated?)"
+            }
+        ),
+        None => reasons.join("; "),
+    };
+    let time_to_contain = (kind == EventKind::QuarantineApplied)
+        .then(|| seconds_since(incident.finding_time.as_deref(), now))
+        .flatten();
+    let failure = error.as_ref().map(|e| e.error.clone()).or_else(|| {
+        let failed_leg = progress
+            .as_ref()?
+            .legs
+            .iter()
+            .find_map(|l| l.failure.map(|f| f.to_string()));
+        failed_leg.or_else(|| {
+            legs.iter()
+                .map(|l| l.result.clone())
+                .find(|r| !matches!(r.as_str(), "Applied" | "Superseded"))
+        })
+    });
+    let event = OutcomeEvent {
+        id: execution_name(&incident.execution_arn),
+        kind,
+        at: now,
+        execution_arn: Some(incident.execution_arn.clone()),
+        incident_id: Some(incident.incident_id.clone()),
+        finding: Some(FindingSummary {
+            id: incident.finding.id.clone(),
+            finding_type: incident.finding.finding_type.clone(),
+            severity: incident.finding.severity.value(),
+        }),
+        legs,
+        reason,
+        time_to_contain_seconds: time_to_contain,
+    };
+    (event, failure)
+}
+
+/// A contained leg's result, and why when it is not Applied.
+fn leg_result(progress: &LegProgress, interrupted: bool) -> (String, Option<String>) {
+    let failure = progress.failure.map(|f| f.to_string());
+    match progress.state {
+        LegState::Converged => ("Applied".into(), None),
+        LegState::Failed => (
+            "Failed".into(),
+            Some(format!(
+                "{} (the attachment is back {})",
+                failure.unwrap_or_else(|| "failed".into()),
+                progress
+                    .segment
+                    .as_deref()
+                    .map_or("out of any segment".into(), |s| format!("in {s}"))
+            )),
+        ),
+        LegState::Superseded => (
+            "Superseded".into(),
+            Some("its demand was released by someone else before the move was verified".into()),
+        ),
+        LegState::Stuck => ("Stuck".into(), failure),
+        LegState::Pending | LegState::Compensating | LegState::Yielding if interrupted => {
+            ("Interrupted".into(), None)
+        }
+        LegState::Pending | LegState::Compensating | LegState::Yielding => ("Interrupted".into(), failure),
+    }
+}
+
+async fn release_outcome(
+    p: &Ports,
+    state: &ReleaseState,
+    error: Option<CaughtError>,
+    now: OffsetDateTime,
+) -> Result<(OutcomeEvent, Option<String>), StepError> {
+    let item = p.journal.item(&state.request.attachment_id).await?;
+    let leg = state.reconcile.legs.first();
+    let held = item.as_ref().is_some_and(|i| !i.demands.is_empty());
+    let kind = match (leg.map(|l| l.state), &error) {
+        (_, Some(_)) | (Some(LegState::Stuck | LegState::Failed), _) | (None, _) => {
+            EventKind::QuarantineFailed
+        }
+        (Some(LegState::Converged), None)
+            if state.removed.is_empty() && state.request.reason != ReleaseReason::Repair =>
+        {
+            EventKind::QuarantineSuperseded
+        }
+        (Some(LegState::Converged), None) if held && state.request.reason == ReleaseReason::Repair => {
+            EventKind::QuarantineApplied
+        }
+        (Some(LegState::Converged), None) if held => EventKind::QuarantineSteppedDown,
+        (Some(LegState::Converged), None) => EventKind::QuarantineReleased,
+        (Some(_), None) => EventKind::QuarantineFailed,
+    };
+    let segment = leg.and_then(|l| l.segment.clone());
+    let reason = match (&error, kind) {
+        (Some(e), _) => format!(
+            "interrupted by {}: {}; the sweep finishes it",
+            e.error,
+            e.cause.as_deref().unwrap_or("")
+        ),
+        (None, EventKind::QuarantineSuperseded) => {
+            "none of the demands it was asked to remove was left".into()
+        }
+        (None, EventKind::QuarantineFailed) => format!(
+            "{} not verified before the deadline; the sweep repairs and reports it",
+            state.request.attachment_id
+        ),
+        (None, _) => format!(
+            "{:?} release: {} demand(s) removed, verified {}",
+            state.request.reason,
+            state.removed.len(),
+            segment
+                .as_deref()
+                .map_or("out of any segment".into(), |s| format!("in {s}"))
+        ),
+    };
+    let a = item.as_ref().map(|i| &i.attachment);
+    let incident_id = state.removed.first().map(|d| d.incident_id.clone()).or_else(|| {
+        item.as_ref()
+            .and_then(|i| i.episode.as_ref())
+            .map(|e| e.started_by.clone())
+    });
+    let failure = error
+        .as_ref()
+        .map(|e| e.error.clone())
+        .or_else(|| leg.and_then(|l| l.failure).map(|f| f.to_string()));
+    let event = OutcomeEvent {
+        id: execution_name(&state.execution_arn),
+        kind,
+        at: now,
+        execution_arn: Some(state.execution_arn.clone()),
+        incident_id,
+        finding: None,
+        legs: vec![LegReport {
+            vpc_id: a.map(|a| a.vpc_id.clone()).unwrap_or_default(),
+            account: a.map(|a| a.owner_account.clone()).unwrap_or_default(),
+            region: a.map(|a| a.edge_location.clone()).unwrap_or_default(),
+            attachment_id: Some(state.request.attachment_id.clone()),
+            result: match kind {
+                EventKind::QuarantineReleased => "Released",
+                EventKind::QuarantineSteppedDown => "SteppedDown",
+                EventKind::QuarantineApplied => "Applied",
+                EventKind::QuarantineSuperseded => "Superseded",
+                _ => "Failed",
+            }
+            .into(),
+            segment_before: item
+                .as_ref()
+                .and_then(|i| i.episode.as_ref())
+                .and_then(|e| e.original_segment.clone()),
+            segment,
+            until: None,
+            detail: None,
+        }],
+        reason,
+        time_to_contain_seconds: None,
+    };
+    Ok((event, failure))
+}
+
+/// An execution that ended before it knew its incident (the finding could not be read or is
+/// not about an instance), or a release that failed before changing anything.
+fn refused(
+    execution_arn: &str,
+    request: Option<&ReleaseRequest>,
+    error: Option<CaughtError>,
+    now: OffsetDateTime,
+) -> OutcomeEvent {
+    let not_applicable = error.as_ref().is_some_and(|e| e.error == "NotApplicable");
+    let reason = error.as_ref().map_or_else(
+        || "the execution ended before it knew what to act on".to_string(),
+        |e| format!("{}: {}", e.error, e.cause.as_deref().unwrap_or("")),
+    );
+    OutcomeEvent {
+        id: execution_name(execution_arn),
+        kind: if not_applicable {
+            EventKind::QuarantineNoAction
+        } else {
+            EventKind::QuarantineFailed
+        },
+        at: now,
+        execution_arn: Some(execution_arn.to_string()),
+        incident_id: None,
+        finding: None,
+        legs: request
+            .map(|r| LegReport {
+                vpc_id: String::new(),
+                account: String::new(),
+                region: String::new(),
+                attachment_id: Some(r.attachment_id.clone()),
+                result: error.as_ref().map_or("Failed".into(), |e| e.error.clone()),
+                segment_before: None,
+                segment: None,
+                until: None,
+                detail: None,
+            })
+            .into_iter()
+            .collect(),
+        reason,
+        time_to_contain_seconds: None,
+    }
+}
+
+fn seconds_since(start: Option<&str>, now: OffsetDateTime) -> Option<f64> {
+    let start = OffsetDateTime::parse(start?, &time::format_description::well_known::Rfc3339).ok()?;
+    Some((now - start).as_seconds_f64())
+}

@@ -1,6 +1,0 @@
-//! The verify Lambda: the step itself is `cwq_core::pipeline::verify`.
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    cwq_core::pipeline::run(cwq_core::pipeline::verify).await
-}
