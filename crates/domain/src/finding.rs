@@ -150,6 +150,10 @@ pub enum FindingError {
     InvalidVpcId { index: usize, value: String },
     #[error("account id {0:?} is not a 12-digit AWS account id")]
     InvalidAccountId(String),
+    #[error(
+        "finding type {0:?} is not GuardDuty's ThreatPurpose:ResourceTypeAffected/ThreatFamilyName[.DetectionMechanism][!Artifact]"
+    )]
+    InvalidFindingType(String),
     /// GuardDuty's ids are short and alphanumeric; anything else would end up in the
     /// journal's keys and the execution's name.
     #[error("finding id {0:?} is not a GuardDuty finding id (1 to 128 letters, digits, `-` or `_`)")]
@@ -171,6 +175,7 @@ impl FindingError {
             Self::InvalidVpcId { .. } => "InvalidVpcId",
             Self::InvalidAccountId(_) => "InvalidAccountId",
             Self::InvalidFindingId(_) => "InvalidFindingId",
+            Self::InvalidFindingType(_) => "InvalidFindingType",
         }
     }
 }
@@ -240,6 +245,11 @@ fn finding_from_detail(detail: Value, envelope: &Envelope) -> Result<Finding, Fi
         return Err(FindingError::InvalidFindingId(shown));
     }
     let finding_type = raw.finding_type.ok_or(FindingError::MissingField("type"))?;
+    if !is_finding_type(&finding_type) {
+        return Err(FindingError::InvalidFindingType(
+            finding_type.chars().take(80).collect(),
+        ));
+    }
     let severity = raw.severity.ok_or(FindingError::MissingField("severity"))?;
     let resource = raw.resource.ok_or(FindingError::MissingField("resource"))?;
     let resource_type = resource
@@ -278,12 +288,13 @@ fn finding_from_detail(detail: Value, envelope: &Envelope) -> Result<Finding, Fi
         }
     }
 
-    let account_id = raw.account_id.or_else(|| envelope.account.clone());
-    if let Some(account) = &account_id {
-        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(FindingError::InvalidAccountId(account.clone()));
-        }
+    // The instance's account is the finding's own: the envelope's is the account that
+    // received the event (often the GuardDuty administrator), never a stand-in for it.
+    let account = raw.account_id.ok_or(FindingError::MissingField("accountId"))?;
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(FindingError::InvalidAccountId(account));
     }
+    let account_id = Some(account);
 
     let service = raw.service.unwrap_or_default();
     let archived = match &service.archived {
@@ -342,6 +353,21 @@ fn flag(value: Option<&Value>) -> Option<bool> {
         Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
         _ => None,
     }
+}
+
+/// GuardDuty's finding type format: `ThreatPurpose:ResourceTypeAffected/ThreatFamilyName`,
+/// then optional `.DetectionMechanism` parts and a `!Artifact` (e.g.
+/// `CryptoCurrency:EC2/BitcoinTool.B!DNS`, `Backdoor:EC2/C&CActivity.B`).
+pub fn is_finding_type(text: &str) -> bool {
+    let word = |w: &str, extra: &[u8]| !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphanumeric() || extra.contains(&b));
+    let Some((purpose, rest)) = text.split_once(':') else { return false };
+    let Some((resource, family)) = rest.split_once('/') else { return false };
+    let (family, artifact) = family.split_once('!').unwrap_or((family, "x"));
+    text.len() <= 128
+        && word(purpose, b"")
+        && word(resource, b"")
+        && word(artifact, b"")
+        && family.split('.').all(|part| word(part, b"&-_"))
 }
 
 /// `prefix` followed by 8 or 17 lower-case hex digits, as EC2 ids are.
@@ -517,14 +543,35 @@ mod tests {
     }
 
     #[test]
-    fn account_comes_from_detail_then_envelope() {
+    fn the_account_is_the_findings_own_never_the_envelopes() {
         let event = format!(
             r#"{{"account":"111111111111","region":"eu-west-1","detail":{}}}"#,
             detail("8", &[]).replace(r#""accountId":"222222222222","region":"us-east-1","#, "")
         );
+        assert_eq!(parse_event(&event).unwrap_err(), FindingError::MissingField("accountId"));
+        let event = format!(
+            r#"{{"account":"111111111111","region":"eu-west-1","detail":{}}}"#,
+            detail("8", &[]).replace(r#""region":"us-east-1","#, "")
+        );
         let f = parse_event(&event).unwrap();
-        assert_eq!(f.account_id.as_deref(), Some("111111111111"));
-        assert_eq!(f.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(f.account_id.as_deref(), Some("222222222222"));
+        assert_eq!(f.region.as_deref(), Some("eu-west-1"), "the Region may come from the envelope");
+    }
+
+    #[test]
+    fn finding_types_follow_guardduty_s_format() {
+        for good in [
+            "CryptoCurrency:EC2/BitcoinTool.B!DNS",
+            "Backdoor:EC2/C&CActivity.B",
+            "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS",
+            "AttackSequence:EC2/CompromisedInstanceGroup",
+            "Execution:Runtime/NewBinaryExecuted",
+        ] {
+            assert!(is_finding_type(good), "{good}");
+        }
+        for bad in ["", "Backdoor", "Backdoor:EC2", "Backdoor:EC2/", "Back door:EC2/X", "Backdoor:EC2/X\u{1b}[2J", "Backdoor:EC2/X!", "a:b/c\n"] {
+            assert!(!is_finding_type(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -30,4 +30,5 @@ pub const ERROR_NAMES: &[&str] = &[
     "InvalidVpcId",
     "InvalidAccountId",
     "InvalidFindingId",
+    "InvalidFindingType",
 ];
