@@ -701,7 +701,10 @@ async fn storm(cloud: &Arc<Cloud>) {
         .await
         .into_iter()
         .flatten()
-        .map(|(_, arn)| arn)
+        .filter_map(|delivery| match delivery {
+            cwq_localcloud::deploy::Delivery::Started { execution_arn, .. } => Some(execution_arn),
+            _ => None,
+        })
         .collect();
     let delivered = started.elapsed();
     let status = common::cwq(&[

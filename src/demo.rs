@@ -171,22 +171,19 @@ impl Demo {
         println!("tag quarantine=<segment> to that segment ahead of the owners' `domain` tags (rule 100).");
 
         heading("3. Deploy template.yaml: 7 Lambdas, 2 state machines, the journal, the rule, the sweep");
-        let policy = demo_policy(args.hold)?;
-        println!(
-            "Response policy: policy/default.toml, with Medium findings held {} instead of 4h.",
-            humantime::format_duration(args.hold)
-        );
         let deployment = local::deploy_stack(
             state_dir,
             &DeployArgs {
                 template: repo.join("template.yaml"),
                 parameter_overrides: vec![
                     format!("CoreNetworkId={core_network_id}"),
-                    format!("ResponsePolicy={policy}"),
                     "VerifyIntervalSeconds=1".into(),
                     "VerifyMaxIntervalSeconds=2".into(),
                 ],
-                stack_name: "cwq".into(),
+                stack_name: Some("cwq".into()),
+                config_file: None,
+                config_env: "default".into(),
+                show_parameters: false,
                 binary_dir: args.binary_dir.clone(),
                 no_build: args.no_build,
                 schedule_every: SWEEP_EVERY,
@@ -198,6 +195,26 @@ impl Demo {
             deployment.created.len(),
             SWEEP_EVERY.as_secs()
         );
+        let policy = demo_policy(args.hold)?;
+        println!(
+            "cwq policy apply: policy/default.toml with Medium findings held {} instead of 4h, checked against",
+            humantime::format_duration(args.hold)
+        );
+        println!("the live core network, then stored in the journal, where the Lambdas read it:");
+        let deployed = crate::operator::Deployed {
+            sdk: demo.owner.clone(),
+            stack: "cwq".into(),
+        };
+        let apply = crate::policy_check::Apply {
+            text: &policy,
+            source: "the demo's policy",
+            core_network_id: &core_network_id,
+            quarantine_tag_key: "quarantine",
+            accept_pending_tags: false,
+            yes: true,
+            output: crate::operator::Output::Text,
+        };
+        crate::policy_check::apply_policy(&deployed, &apply).await?;
 
         heading("4. The estate: three spoke VPCs with an instance each, in account 222222222222");
         demo.assume_workload_role().await?;
@@ -237,10 +254,15 @@ impl Demo {
             let started = deploy::inject(&demo.endpoint, &deployment, &event)
                 .await
                 .map_err(|e| failed("inject")(&e))?;
-            let (_, execution) = started
-                .into_iter()
-                .next()
-                .ok_or_else(|| CliError::failed("the GuardDuty rule did not match the finding"))?;
+            let execution = match started.into_iter().next() {
+                Some(deploy::Delivery::Started { execution_arn, .. }) => execution_arn,
+                Some(other) => {
+                    return Err(CliError::failed(format!(
+                        "the finding was not delivered: {other:?}"
+                    )))
+                }
+                None => return Err(CliError::failed("the GuardDuty rule did not match the finding")),
+            };
             println!(
                 "  {what} on {} ({}) → {}",
                 spoke.instance_id,

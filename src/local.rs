@@ -4,7 +4,7 @@
 use crate::error::CliError;
 use cwq_localcloud::cloudwan::Settings;
 use cwq_localcloud::control::{admin, port_in_use, process_alive, StateFile};
-use cwq_localcloud::deploy::{self, DeployError, DeployOptions, Deployment};
+use cwq_localcloud::deploy::{self, Delivery, DeployError, DeployOptions, Deployment};
 use cwq_localcloud::gateway::{DEFAULT_ACCOUNT, DEFAULT_REGION};
 use cwq_localcloud::stack::{self, StackConfig};
 use serde_json::{json, Value};
@@ -112,6 +112,13 @@ enum Faults {
     },
     /// Remove every rule and un-stick transitions.
     Clear,
+    /// Change how Lambda errors reach Step Functions where AWS names them two ways.
+    Lambda {
+        /// The error a Task whose function timed out fails with: Lambda.Unknown (the Step
+        /// Functions guide's name, the default) or Sandbox.Timedout (Lambda's own errorType).
+        #[arg(long, value_parser = ["Lambda.Unknown", "Sandbox.Timedout"])]
+        timeout_error: Option<String>,
+    },
     /// Change how the Cloud WAN emulator behaves.
     Cloudwan {
         #[arg(long)]
@@ -128,6 +135,13 @@ enum Faults {
         /// The core network owner's tag changes wait for acceptance where required.
         #[arg(long)]
         owner_changes_need_acceptance: Option<bool>,
+        /// RejectAttachment of a tag change makes the attachment REJECTED (true, the default)
+        /// or returns it to AVAILABLE (false).
+        #[arg(long)]
+        rejected_tag_change_detaches: Option<bool>,
+        /// ListAttachments returns each attachment's tags (false by default: undocumented).
+        #[arg(long)]
+        list_attachments_include_tags: Option<bool>,
     },
 }
 
@@ -496,12 +510,19 @@ async fn faults(state_dir: &Path, command: Faults) -> Result<(), CliError> {
             settings["stuck_transitions"] = json!(false);
             call("PUT", "cloudwan/settings", Some(settings)).await?;
         }
+        Faults::Lambda { timeout_error } => {
+            if let Some(name) = timeout_error {
+                call("PUT", "lambda/settings", Some(json!({"timeout_error": name}))).await?;
+            }
+        }
         Faults::Cloudwan {
             transition_delay_ms,
             stuck,
             conflict,
             accept_core_owner_arn,
             owner_changes_need_acceptance,
+            rejected_tag_change_detaches,
+            list_attachments_include_tags,
         } => {
             let mut settings = call("GET", "cloudwan/settings", None).await?;
             let changes = [
@@ -512,6 +533,14 @@ async fn faults(state_dir: &Path, command: Faults) -> Result<(), CliError> {
                 (
                     "owner_changes_need_acceptance",
                     owner_changes_need_acceptance.map(Value::from),
+                ),
+                (
+                    "rejected_tag_change_detaches",
+                    rejected_tag_change_detaches.map(Value::from),
+                ),
+                (
+                    "list_attachments_include_tags",
+                    list_attachments_include_tags.map(Value::from),
                 ),
             ];
             for (key, value) in changes {
@@ -533,6 +562,8 @@ async fn faults(state_dir: &Path, command: Faults) -> Result<(), CliError> {
         }
     );
     println!("cloudwan settings: {settings:#}");
+    let lambda = call("GET", "lambda/settings", None).await?;
+    println!("lambda settings: {lambda:#}");
     Ok(())
 }
 
@@ -585,11 +616,23 @@ async fn observe(state_dir: &Path, what: &'static str, output: Output) -> Result
 pub(crate) struct DeployArgs {
     #[arg(long, default_value = "template.yaml")]
     pub template: PathBuf,
-    /// Template parameters, e.g. CoreNetworkId=core-network-0a1b….
+    /// Template parameters, read as `sam deploy` reads them: `KEY=VALUE` (a value ends at its
+    /// first space unless quoted), `ParameterKey=K,ParameterValue=V`, or `file://params.toml`
+    /// / `.yaml`. Default: samconfig.toml's parameter_overrides.
     #[arg(long, num_args = 1.., value_name = "KEY=VALUE")]
     pub parameter_overrides: Vec<String>,
-    #[arg(long, default_value = "cwq")]
-    pub stack_name: String,
+    /// Default: samconfig.toml's stack_name, else cwq.
+    #[arg(long)]
+    pub stack_name: Option<String>,
+    /// The SAM config file (default: samconfig.toml next to the template, if there is one).
+    #[arg(long)]
+    pub config_file: Option<PathBuf>,
+    /// The samconfig.toml environment.
+    #[arg(long, default_value = "default")]
+    pub config_env: String,
+    /// Print the parameters as `sam deploy` would pass them (JSON), and deploy nothing.
+    #[arg(long)]
+    pub show_parameters: bool,
     /// Where the functions' binaries are (default: the cargo target's debug directory).
     #[arg(long)]
     pub binary_dir: Option<PathBuf>,
@@ -621,6 +664,14 @@ fn cargo_debug_dir(dir: &Path) -> Result<PathBuf, CliError> {
 }
 
 async fn deploy(state_dir: &Path, args: DeployArgs) -> Result<(), CliError> {
+    if args.show_parameters {
+        let (overrides, stack_name) = parameters(&args)?;
+        println!(
+            "{:#}",
+            json!({"stack_name": stack_name, "parameter_overrides": overrides})
+        );
+        return Ok(());
+    }
     let deployment = deploy_stack(state_dir, &args).await?;
     let endpoint = require_running(state_dir)?.endpoint_url();
     println!("Deployed {} to {endpoint}:", args.template.display());
@@ -631,13 +682,7 @@ async fn deploy(state_dir: &Path, args: DeployArgs) -> Result<(), CliError> {
 /// Builds the template's functions (unless told not to), deploys it and records it.
 pub(crate) async fn deploy_stack(state_dir: &Path, args: &DeployArgs) -> Result<Deployment, CliError> {
     let state = require_running(state_dir)?;
-    let mut overrides = std::collections::BTreeMap::new();
-    for pair in &args.parameter_overrides {
-        let (key, value) = pair
-            .split_once('=')
-            .ok_or_else(|| CliError::invalid(format!("--parameter-overrides {pair:?} is not KEY=VALUE")))?;
-        overrides.insert(key.to_string(), value.to_string());
-    }
+    let (overrides, stack_name) = parameters(args)?;
     if !args.template.is_file() {
         return Err(CliError::invalid(format!(
             "no template at {}",
@@ -674,7 +719,7 @@ pub(crate) async fn deploy_stack(state_dir: &Path, args: &DeployArgs) -> Result<
     let options = DeployOptions {
         template: args.template.clone(),
         parameter_overrides: overrides,
-        stack_name: args.stack_name.clone(),
+        stack_name,
         binary_dir,
         schedule_every: Some(args.schedule_every).filter(|d| !d.is_zero()),
     };
@@ -686,6 +731,43 @@ pub(crate) async fn deploy_stack(state_dir: &Path, args: &DeployArgs) -> Result<
         })?;
     deployment.write(state_dir).map_err(CliError::failed)?;
     Ok(deployment)
+}
+
+/// The overrides and stack name, as `sam deploy` would take them: the command line's, else
+/// samconfig.toml's.
+fn parameters(args: &DeployArgs) -> Result<(std::collections::BTreeMap<String, String>, String), CliError> {
+    let config_path = args.config_file.clone().or_else(|| {
+        let beside = args
+            .template
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("samconfig.toml");
+        beside.is_file().then_some(beside)
+    });
+    let config = match &config_path {
+        Some(path) => {
+            cwq_localcloud::overrides::samconfig(path, &args.config_env).map_err(CliError::invalid)?
+        }
+        None => Default::default(),
+    };
+    let overrides = if args.parameter_overrides.is_empty() {
+        config.parameter_overrides.unwrap_or_default()
+    } else {
+        let items: Vec<Value> = args
+            .parameter_overrides
+            .iter()
+            .cloned()
+            .map(Value::String)
+            .collect();
+        cwq_localcloud::overrides::convert(&items, None)
+            .map_err(|e| CliError::invalid(format!("--parameter-overrides: {e}")))?
+    };
+    let stack_name = args
+        .stack_name
+        .clone()
+        .or(config.stack_name)
+        .unwrap_or_else(|| "cwq".into());
+    Ok((overrides, stack_name))
 }
 
 fn print_deployment(deployment: &Deployment) {
@@ -736,7 +818,22 @@ async fn inject(state_dir: &Path, event_path: &Path, wait: bool) -> Result<(), C
         return Ok(());
     }
     let mut failed = false;
-    for (rule, execution) in started {
+    for delivery in started {
+        let (rule, execution) = match delivery {
+            Delivery::Started { rule, execution_arn } => (rule, execution_arn),
+            Delivery::DeadLettered { rule, error, queue } => {
+                println!("{rule} → not delivered ({error}); the event is in the dead-letter queue {queue}");
+                failed = true;
+                continue;
+            }
+            Delivery::Dropped { rule, error } => {
+                println!(
+                    "{rule} → not delivered ({error}); the rule has no dead-letter queue, so it is lost"
+                );
+                failed = true;
+                continue;
+            }
+        };
         println!("{rule} → {execution}");
         if wait {
             let done = deploy::wait_for(&state.endpoint_url(), &execution, Duration::from_secs(600))
@@ -751,7 +848,9 @@ async fn inject(state_dir: &Path, event_path: &Path, wait: bool) -> Result<(), C
         }
     }
     if failed {
-        return Err(CliError::failed("an execution did not succeed"));
+        return Err(CliError::failed(
+            "an event was not delivered, or an execution did not succeed",
+        ));
     }
     Ok(())
 }

@@ -110,11 +110,17 @@ impl Deployed {
         ))
     }
 
-    /// The ARN of the stack's `quarantine` or `release` state machine in `account`.
-    pub fn state_machine_arn(&self, account: &str, which: &str) -> String {
+    /// The ARN of the stack's `quarantine` or `release` state machine in the caller's account
+    /// and partition (`aws`, `aws-us-gov`, `aws-cn`: read from the caller's ARN).
+    pub fn state_machine_arn(&self, caller_arn: &str, account: &str, which: &str) -> String {
         let region = self.sdk.region().map(ToString::to_string).unwrap_or_default();
+        let partition = caller_arn
+            .split(':')
+            .nth(1)
+            .filter(|p| !p.is_empty())
+            .unwrap_or("aws");
         format!(
-            "arn:aws:states:{region}:{account}:stateMachine:{}-{which}",
+            "arn:{partition}:states:{region}:{account}:stateMachine:{}-{which}",
             self.stack
         )
     }

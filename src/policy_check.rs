@@ -1,14 +1,23 @@
 //! `cwq policy check`: proves, with the same evaluator the pipeline uses, that a response
-//! policy works with a core network policy — every segment it names exists, and the tag cwq
-//! would set lands an attachment in that segment — and, against a live core network, that it
-//! does so for every attachment there and that every protected resource exists.
+//! policy works with a core network policy — every segment it names exists, the tag cwq would
+//! set lands an attachment in that segment, and no move would wait for an acceptance cwq may
+//! not give — and, against a live core network, that it does so for every attachment there
+//! and that every protected resource exists.
+//!
+//! `cwq policy apply`: that check against the deployment's core network, then the policy
+//! stored in the journal, where the Lambdas read it (cwq_pipeline::policy). `cwq policy show`:
+//! the policy in use, or one a decision's version names.
 
 use crate::error::{read_input, CliError};
-use crate::operator::{sdk_failed, Connection, Deployed, Output};
+use crate::operator::{
+    confirm, journal_failed, printable, sdk_failed, time_text, Connection, Deployed, Output,
+};
 use aws_sdk_networkmanager::types::{AttachmentType, CoreNetworkPolicyAlias};
 use cwq_aws::cloud_wan::tag_map;
 use cwq_domain::cloudwan::{Attachment, CoreNetworkPolicy, EvaluationOptions, Placement};
 use cwq_domain::response_policy::ResponsePolicy;
+use cwq_pipeline::policy::{StoredPolicy, DEFAULT_POLICY};
+use cwq_pipeline::ports::Journal;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -23,6 +32,43 @@ pub struct Args {
 enum Command {
     /// Prove a response policy against a core network policy (exit 1 with the reasons if not).
     Check(CheckArgs),
+    /// Check a response policy against the deployment's core network, then make it the one
+    /// the Lambdas run (within CWQ_POLICY_REFRESH_SECONDS, 60 s by default; no deploy).
+    Apply(ApplyArgs),
+    /// The response policy in use (or the one a decision's `policy` version names).
+    Show(ShowArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ApplyArgs {
+    /// The response policy (TOML).
+    #[arg(long)]
+    policy: PathBuf,
+    /// The core network the stack was deployed for (its CoreNetworkId parameter).
+    #[arg(long)]
+    core_network_id: String,
+    /// The stack's QuarantineTagKey parameter: the only key its IAM policy lets cwq change.
+    #[arg(long, default_value = "quarantine")]
+    quarantine_tag_key: String,
+    /// The stack's AcceptPendingTags parameter.
+    #[arg(long)]
+    accept_pending_tags: bool,
+    /// Apply without asking (required when standard input is not a terminal).
+    #[arg(long)]
+    yes: bool,
+    #[command(flatten)]
+    connection: Connection,
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+#[derive(Debug, clap::Args)]
+struct ShowArgs {
+    /// A version from `cwq show` (default: the policy in use).
+    #[arg(long)]
+    version: Option<String>,
+    #[command(flatten)]
+    connection: Connection,
 }
 
 #[derive(Debug, clap::Args)]
@@ -38,6 +84,10 @@ struct CheckArgs {
     /// A core network policy document (or `get-core-network-policy` output), checked offline.
     #[arg(long)]
     core_network_policy: Option<PathBuf>,
+    /// The stack accepts tag changes waiting for acceptance (AcceptPendingTags=true): a target
+    /// segment that requires acceptance is then not a problem.
+    #[arg(long)]
+    accept_pending_tags: bool,
     #[command(flatten)]
     connection: Connection,
     #[arg(long, value_enum, default_value_t = Output::Text)]
@@ -51,9 +101,15 @@ struct Live {
 }
 
 pub async fn run(args: Args) -> Result<(), CliError> {
-    let Command::Check(args) = args.command;
-    let policy = ResponsePolicy::from_toml(&read_input(&args.policy, "response policy")?)
-        .map_err(|e| CliError::invalid(format!("{}: {e}", args.policy.display())))?;
+    match args.command {
+        Command::Check(args) => check(args).await,
+        Command::Apply(args) => apply(args).await,
+        Command::Show(args) => show(args).await,
+    }
+}
+
+async fn check(args: CheckArgs) -> Result<(), CliError> {
+    let policy = read_policy(&args.policy)?;
     let (core, live) = match (&args.core_network_policy, &args.core_network_id) {
         (Some(path), _) => {
             let core = CoreNetworkPolicy::from_json(&read_input(path, "core network policy")?)
@@ -61,135 +117,315 @@ pub async fn run(args: Args) -> Result<(), CliError> {
             (core, None)
         }
         (None, Some(id)) => {
-            let (core, attachments) = fetch(&args.connection, id).await?;
+            let deployed = Deployed::connect(&args.connection).await?;
+            let (core, attachments) = fetch(&deployed, id).await?;
             (core, Some(attachments))
         }
         (None, None) => unreachable!("clap requires one of them"),
     };
+    let report = Report::new(&policy, &core, live.as_deref(), args.accept_pending_tags);
+    report.print(args.output, &[]);
+    report.verdict()
+}
 
-    let mut proofs = Vec::new();
-    let mut problems = Vec::new();
-    let mut notes = Vec::new();
-    let options = EvaluationOptions {
-        unknown_segment: policy.unknown_segment,
+fn read_policy(path: &std::path::Path) -> Result<ResponsePolicy, CliError> {
+    ResponsePolicy::from_toml(&read_input(path, "response policy")?)
+        .map_err(|e| CliError::invalid(format!("{}: {e}", path.display())))
+}
+
+async fn apply(args: ApplyArgs) -> Result<(), CliError> {
+    let text = read_input(&args.policy, "response policy")?;
+    let deployed = Deployed::connect(&args.connection).await?;
+    let request = Apply {
+        text: &text,
+        source: &args.policy.display().to_string(),
+        core_network_id: &args.core_network_id,
+        quarantine_tag_key: &args.quarantine_tag_key,
+        accept_pending_tags: args.accept_pending_tags,
+        yes: args.yes,
+        output: args.output,
     };
-    let mut targets: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for (source, segment) in policy.target_segments() {
-        targets.entry(segment).or_default().push(source);
+    apply_policy(&deployed, &request).await.map(|_| ())
+}
+
+/// What `cwq policy apply` is asked to do.
+#[derive(Debug)]
+pub struct Apply<'a> {
+    pub text: &'a str,
+    /// Where the text came from, for messages.
+    pub source: &'a str,
+    pub core_network_id: &'a str,
+    pub quarantine_tag_key: &'a str,
+    pub accept_pending_tags: bool,
+    pub yes: bool,
+    pub output: Output,
+}
+
+/// Checks the policy as the Lambdas will and against the live core network, then stores it;
+/// returns its version. Nothing is stored when any check fails.
+pub async fn apply_policy(deployed: &Deployed, request: &Apply<'_>) -> Result<String, CliError> {
+    let text = request.text;
+    // The check each Lambda runs again: valid, and tagging with the key IAM allows.
+    let policy = cwq_pipeline::policy::check(text, request.quarantine_tag_key)
+        .map_err(|e| CliError::invalid(format!("{}: {e}", request.source)))?;
+    let (core, live) = fetch(deployed, request.core_network_id).await?;
+    let report = Report::new(&policy, &core, Some(&live), request.accept_pending_tags);
+    let journal = deployed.journal();
+    // Quarantines under another tag key would be stranded: release them first.
+    let items = journal
+        .live_items()
+        .await
+        .map_err(|e| journal_failed(deployed, e))?;
+    let stranded: Vec<String> = items
+        .iter()
+        .filter(|i| i.open_episode().is_some() && i.tag_key != policy.tags.key)
+        .map(|i| format!("{} ({})", i.attachment.attachment_id, i.tag_key))
+        .collect();
+    if !stranded.is_empty() {
+        return Err(CliError::refused(format!(
+            "open quarantines use another tag key: {}; release them before changing tags.key",
+            stranded.join(", ")
+        )));
     }
-    for segment in &policy.ladder {
-        targets.entry(segment.as_str()).or_default();
+    let active = journal
+        .active_policy()
+        .await
+        .map_err(|e| journal_failed(deployed, e))?;
+    let version = ResponsePolicy::version_of(text);
+    let was = active.as_ref().map_or_else(
+        || {
+            format!(
+                "the built-in default ({})",
+                ResponsePolicy::version_of(DEFAULT_POLICY)
+            )
+        },
+        |a| {
+            format!(
+                "{} (applied {} by {})",
+                a.version,
+                time_text(a.applied_at),
+                printable(&a.applied_by)
+            )
+        },
+    );
+    let note = format!("in use: {was}; this policy: {version}");
+    report.print(request.output, &[note]);
+    report.verdict()?;
+    if active.as_ref().is_some_and(|a| a.version == version) {
+        println!("Version {version} is already the policy in use; nothing was changed.");
+        return Ok(version);
     }
-    let key = &policy.tags.key;
-    for (segment, sources) in &targets {
-        let used_by = if sources.is_empty() {
-            "the ladder".to_string()
-        } else {
-            sources.join(", ")
-        };
-        if core.segment(segment).is_none() {
-            problems.push(format!(
-                "segment {segment} (named by {used_by}) does not exist in the core network policy"
-            ));
-            continue;
-        }
-        if sources.is_empty() {
-            continue; // on the ladder only: cwq never tags toward it
-        }
-        let alone = Attachment::vpc(
-            "000000000000",
-            "us-east-1",
-            "vpc-0cwqcheck",
-            [(key.clone(), segment.to_string())].into(),
+    confirm(request.yes, &format!("Apply response policy {version}?"))?;
+    let (_, caller) = deployed.caller().await?;
+    let stored = StoredPolicy::new(text, time::OffsetDateTime::now_utc(), &caller);
+    journal
+        .apply_policy(&stored)
+        .await
+        .map_err(|e| journal_failed(deployed, e))?;
+    if request.output == Output::Text {
+        println!(
+            "Applied response policy {version}: new executions decide with it; warm Lambdas pick it up within CWQ_POLICY_REFRESH_SECONDS (60 s by default)."
         );
-        match core.evaluate(&alone, options).placement {
-            Placement::Segment {
-                segment: landed,
-                rule_number,
-                acceptance_required,
-            } if landed == *segment => {
-                proofs.push(format!(
-                    "{key}={segment} places an attachment in {segment} (rule {rule_number})"
+    }
+    Ok(version)
+}
+
+async fn show(args: ShowArgs) -> Result<(), CliError> {
+    let deployed = Deployed::connect(&args.connection).await?;
+    let journal = deployed.journal();
+    let stored = match &args.version {
+        Some(version) => journal.policy_version(version).await,
+        None => journal.active_policy().await,
+    }
+    .map_err(|e| journal_failed(&deployed, e))?;
+    match (stored, &args.version) {
+        (Some(stored), _) => {
+            println!(
+                "# response policy {} (applied {} by {})",
+                stored.version,
+                time_text(stored.applied_at),
+                printable(&stored.applied_by)
+            );
+            print!("{}", printable_multiline(&stored.text));
+        }
+        (None, Some(version)) if *version == ResponsePolicy::version_of(DEFAULT_POLICY) => {
+            println!("# response policy {version}: the built-in default");
+            print!("{DEFAULT_POLICY}");
+        }
+        (None, Some(version)) => {
+            return Err(CliError::refused(format!(
+                "no response policy {version} was applied"
+            )))
+        }
+        (None, None) => {
+            println!(
+                "# response policy {}: the built-in default (none applied)",
+                ResponsePolicy::version_of(DEFAULT_POLICY)
+            );
+            print!("{DEFAULT_POLICY}");
+        }
+    }
+    Ok(())
+}
+
+/// Escapes control characters line by line: a stored policy is text someone else wrote.
+fn printable_multiline(text: &str) -> String {
+    text.lines().map(|line| printable(line) + "\n").collect()
+}
+
+/// What a check proved, what it found wrong, and what the operator should know.
+#[derive(Debug, Default)]
+struct Report {
+    proofs: Vec<String>,
+    problems: Vec<String>,
+    notes: Vec<String>,
+}
+
+impl Report {
+    fn new(
+        policy: &ResponsePolicy,
+        core: &CoreNetworkPolicy,
+        live: Option<&[Live]>,
+        accept_pending_tags: bool,
+    ) -> Self {
+        let mut report = Self::default();
+        let (proofs, problems, notes) = (&mut report.proofs, &mut report.problems, &mut report.notes);
+        let options = EvaluationOptions {
+            unknown_segment: policy.unknown_segment,
+        };
+        let mut targets: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for (source, segment) in policy.target_segments() {
+            targets.entry(segment).or_default().push(source);
+        }
+        for segment in &policy.ladder {
+            targets.entry(segment.as_str()).or_default();
+        }
+        let key = &policy.tags.key;
+        for (segment, sources) in &targets {
+            let used_by = if sources.is_empty() {
+                "the ladder".to_string()
+            } else {
+                sources.join(", ")
+            };
+            if core.segment(segment).is_none() {
+                problems.push(format!(
+                    "segment {segment} (named by {used_by}) does not exist in the core network policy"
                 ));
-                if acceptance_required {
-                    notes.push(format!(
-                        "{segment} requires acceptance: moves wait in PENDING_TAG_ACCEPTANCE unless \
-                         AcceptPendingTags is true"
+                continue;
+            }
+            if sources.is_empty() {
+                continue; // on the ladder only: cwq never tags toward it
+            }
+            let alone = Attachment::vpc(
+                "000000000000",
+                "us-east-1",
+                "vpc-0cwqcheck",
+                [(key.clone(), segment.to_string())].into(),
+            );
+            match core.evaluate(&alone, options).placement {
+                Placement::Segment {
+                    segment: landed,
+                    rule_number,
+                    acceptance_required,
+                } if landed == *segment => {
+                    proofs.push(format!(
+                        "{key}={segment} places an attachment in {segment} (rule {rule_number})"
+                    ));
+                    match (acceptance_required, accept_pending_tags) {
+                        (false, _) => {}
+                        (true, true) => notes.push(format!(
+                            "{segment} requires acceptance: cwq accepts each move as core network owner (AcceptPendingTags=true)"
+                        )),
+                        // Decide refuses these moves: withdrawing an unaccepted proposal with
+                        // RejectAttachment may detach the VPC (docs/aws-behaviour.md).
+                        (true, false) => problems.push(format!(
+                            "{segment} (for {used_by}) requires attachment acceptance and the stack does not accept \
+                             tag changes (AcceptPendingTags=false): cwq would refuse every move into it \
+                             (PolicyViolation). Set AcceptPendingTags=true (and pass --accept-pending-tags), or drop \
+                             require-attachment-acceptance from {segment}"
+                        )),
+                    }
+                }
+                other => problems.push(format!(
+                    "{key}={segment} (for {used_by}) places an attachment in {other}"
+                )),
+            }
+            for attachment in live.into_iter().flatten().filter(|a| !is_protected(policy, a)) {
+                let mut tags = attachment.facts.tags.clone();
+                tags.insert(key.clone(), segment.to_string());
+                let moved = Attachment {
+                    tags,
+                    ..attachment.facts.clone()
+                };
+                let placement = core.evaluate(&moved, options).placement;
+                if placement.segment() != Some(*segment) {
+                    problems.push(format!(
+                        "{} ({}): with {key}={segment} it would land in {placement}, not {segment}",
+                        attachment.attachment_id, attachment.facts.resource_id
                     ));
                 }
             }
-            other => problems.push(format!(
-                "{key}={segment} (for {used_by}) places an attachment in {other}"
-            )),
         }
-        for attachment in live.iter().flatten().filter(|a| !is_protected(&policy, a)) {
-            let mut tags = attachment.facts.tags.clone();
-            tags.insert(key.clone(), segment.to_string());
-            let moved = Attachment {
-                tags,
-                ..attachment.facts.clone()
-            };
-            let placement = core.evaluate(&moved, options).placement;
-            if placement.segment() != Some(*segment) {
-                problems.push(format!(
-                    "{} ({}): with {key}={segment} it would land in {placement}, not {segment}",
-                    attachment.attachment_id, attachment.facts.resource_id
+        if let Some(attachments) = live {
+            let count = attachments.len();
+            if problems.is_empty() {
+                proofs.push(format!(
+                    "every one of the {count} VPC attachments lands where cwq means it to"
                 ));
             }
-        }
-    }
-    if let Some(attachments) = &live {
-        let count = attachments.len();
-        if problems.is_empty() {
-            proofs.push(format!(
-                "every one of the {count} VPC attachments lands where cwq means it to"
-            ));
-        }
-        let vpcs: BTreeSet<&str> = attachments.iter().map(|a| a.facts.resource_id.as_str()).collect();
-        let ids: BTreeSet<&str> = attachments.iter().map(|a| a.attachment_id.as_str()).collect();
-        for vpc in &policy.protected.vpcs {
-            if !vpcs.contains(vpc.as_str()) {
-                problems.push(format!(
-                    "protected VPC {vpc} is not attached to the core network (a typo?)"
-                ));
+            let vpcs: BTreeSet<&str> = attachments.iter().map(|a| a.facts.resource_id.as_str()).collect();
+            let ids: BTreeSet<&str> = attachments.iter().map(|a| a.attachment_id.as_str()).collect();
+            for vpc in &policy.protected.vpcs {
+                if !vpcs.contains(vpc.as_str()) {
+                    problems.push(format!(
+                        "protected VPC {vpc} is not attached to the core network (a typo?)"
+                    ));
+                }
             }
-        }
-        for id in &policy.protected.attachments {
-            if !ids.contains(id.as_str()) {
-                problems.push(format!(
-                    "protected attachment {id} does not exist on the core network"
-                ));
+            for id in &policy.protected.attachments {
+                if !ids.contains(id.as_str()) {
+                    problems.push(format!(
+                        "protected attachment {id} does not exist on the core network"
+                    ));
+                }
             }
+        } else if !policy.protected.vpcs.is_empty() || !policy.protected.attachments.is_empty() {
+            notes.push(
+                "protected VPCs and attachments are not checked offline: give --core-network-id".into(),
+            );
         }
-    } else if !policy.protected.vpcs.is_empty() || !policy.protected.attachments.is_empty() {
-        notes.push("protected VPCs and attachments are not checked offline: give --core-network-id".into());
+        report
     }
 
-    match args.output {
-        Output::Json => println!(
-            "{:#}",
-            json!({"ok": problems.is_empty(), "proofs": proofs, "problems": problems, "notes": notes})
-        ),
-        Output::Text => {
-            for line in &proofs {
-                println!("ok    {line}");
-            }
-            for line in &notes {
-                println!("note  {line}");
-            }
-            for line in &problems {
-                println!("FAIL  {line}");
+    fn print(&self, output: Output, extra_notes: &[String]) {
+        let notes: Vec<&String> = extra_notes.iter().chain(&self.notes).collect();
+        match output {
+            Output::Json => println!(
+                "{:#}",
+                json!({"ok": self.problems.is_empty(), "proofs": self.proofs, "problems": self.problems, "notes": notes})
+            ),
+            Output::Text => {
+                for line in &self.proofs {
+                    println!("ok    {line}");
+                }
+                for line in notes {
+                    println!("note  {line}");
+                }
+                for line in &self.problems {
+                    println!("FAIL  {line}");
+                }
             }
         }
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(CliError::failed(format!(
-            "the response policy does not hold with this core network: {} problem{}",
-            problems.len(),
-            if problems.len() == 1 { "" } else { "s" }
-        )))
+
+    fn verdict(&self) -> Result<(), CliError> {
+        match self.problems.len() {
+            0 => Ok(()),
+            n => Err(CliError::failed(format!(
+                "the response policy does not hold with this core network: {n} problem{}; nothing was changed",
+                if n == 1 { "" } else { "s" }
+            ))),
+        }
     }
 }
 
@@ -204,8 +440,7 @@ fn is_protected(policy: &ResponsePolicy, live: &Live) -> bool {
 }
 
 /// The LIVE policy and every VPC attachment of a core network.
-async fn fetch(connection: &Connection, id: &str) -> Result<(CoreNetworkPolicy, Vec<Live>), CliError> {
-    let deployed = Deployed::connect(connection).await?;
+async fn fetch(deployed: &Deployed, id: &str) -> Result<(CoreNetworkPolicy, Vec<Live>), CliError> {
     let nm = aws_sdk_networkmanager::Client::new(&deployed.sdk);
     let got = nm
         .get_core_network_policy()
@@ -230,9 +465,25 @@ async fn fetch(connection: &Connection, id: &str) -> Result<(CoreNetworkPolicy, 
         .collect::<Result<Vec<_>, _>>()
         .await
         .map_err(|e| sdk_failed("networkmanager ListAttachments", e))?;
-    let live = attachments
-        .iter()
-        .map(|a| Live {
+    let mut live = Vec::new();
+    for a in &attachments {
+        // Tags from ListTagsForResource: AWS does not say list results carry them, and
+        // protection must not fail open (docs/aws-behaviour.md).
+        let arn = format!(
+            "arn:{}:networkmanager::{}:attachment/{}",
+            a.core_network_arn()
+                .and_then(|c| c.split(':').nth(1))
+                .unwrap_or("aws"),
+            a.owner_account_id().unwrap_or_default(),
+            a.attachment_id().unwrap_or_default()
+        );
+        let tags = nm
+            .list_tags_for_resource()
+            .resource_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| sdk_failed(&format!("networkmanager ListTagsForResource {arn}"), e))?;
+        live.push(Live {
             attachment_id: a.attachment_id().unwrap_or_default().to_string(),
             facts: Attachment::vpc(
                 a.owner_account_id().unwrap_or_default(),
@@ -240,9 +491,9 @@ async fn fetch(connection: &Connection, id: &str) -> Result<(CoreNetworkPolicy, 
                 a.resource_arn()
                     .and_then(|arn| arn.rsplit('/').next())
                     .unwrap_or_default(),
-                tag_map(a.tags()),
+                tag_map(tags.tag_list()),
             ),
-        })
-        .collect();
+        });
+    }
     Ok((core, live))
 }

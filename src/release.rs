@@ -95,10 +95,10 @@ pub async fn release(args: ReleaseArgs) -> Result<(), CliError> {
         attachment_id: a.attachment_id.clone(),
         reason: ReleaseReason::Manual,
         demands: item.demands.iter().map(Demand::name).collect(),
-        requested_by: Some(operator),
+        requested_by: Some(operator.clone()),
         note: Some(args.reason.trim().to_string()),
     };
-    let machine = deployed.state_machine_arn(&account, "release");
+    let machine = deployed.state_machine_arn(&operator, &account, "release");
     let name = format!(
         "manual-{}-{}",
         a.attachment_id,

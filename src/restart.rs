@@ -1,6 +1,9 @@
-//! `cwq restart`: finish a failed execution. Step Functions' redrive when AWS allows it
-//! (within 14 days, a redrivable failure); otherwise a new execution with the same input,
-//! whose steps resume from the journal (decide finds the incident's lock and carries on).
+//! `cwq restart`: finish a failed execution, by whichever way can make it finish. A redrive
+//! resumes at the state that failed, under the same ARN — the way when a step failed (a
+//! journal or EventBridge outage outlasted the retries). But an execution that recorded its
+//! outcome and then ended in the Fail state would only fail there again (a redrive re-runs
+//! the unsuccessful step, and that step is the Fail state): it gets a new execution with the
+//! same input, whose steps carry on from the journal, as do executions AWS will not redrive.
 
 use crate::error::CliError;
 use crate::operator::{confirm, sdk_failed, wait_for_execution, Connection, Deployed, Output, Progress};
@@ -55,22 +58,30 @@ pub async fn run(args: Args) -> Result<(), CliError> {
     }
     confirm(args.yes, &format!("Restart {} ({status})?", args.execution_arn))?;
 
-    let redriven = sfn
-        .redrive_execution()
-        .execution_arn(&args.execution_arn)
-        .send()
-        .await;
+    let failed_in = failed_state(&sfn, &args.execution_arn).await?;
+    let redriven = match &failed_in {
+        Some((state, true)) => Err(format!(
+            "it ended in the Fail state {state:?}, which a redrive would enter again"
+        )),
+        _ => sfn
+            .redrive_execution()
+            .execution_arn(&args.execution_arn)
+            .send()
+            .await
+            .map_err(|refusal| {
+                refusal
+                    .message()
+                    .or(refusal.code())
+                    .unwrap_or("redrive is not available")
+                    .to_string()
+            }),
+    };
     let (how, execution) = match redriven {
         Ok(_) => (
             "redriven: Step Functions re-runs it from the state that failed".to_string(),
             args.execution_arn.clone(),
         ),
-        Err(refusal) => {
-            let why = refusal
-                .message()
-                .or(refusal.code())
-                .unwrap_or("redrive is not available")
-                .to_string();
+        Err(why) => {
             let machine = described.state_machine_arn();
             let name = restart_name(described.name().unwrap_or("execution"));
             let started = sfn
@@ -83,8 +94,8 @@ pub async fn run(args: Args) -> Result<(), CliError> {
                 .map_err(|e| sdk_failed("states StartExecution", e))?;
             (
                 format!(
-                    "redrive was refused ({why}), so a new execution {name} started with the same input; \
-                     its steps resume from the journal"
+                    "not redriven ({why}), so a new execution {name} started with the same input; \
+                     its steps carry on from the journal"
                 ),
                 started.execution_arn().to_string(),
             )
@@ -120,6 +131,33 @@ pub async fn run(args: Args) -> Result<(), CliError> {
         )));
     }
     Ok(())
+}
+
+/// The last state the execution entered, and whether it is a Fail state (from its history,
+/// newest first).
+async fn failed_state(
+    sfn: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+) -> Result<Option<(String, bool)>, CliError> {
+    let history = sfn
+        .get_execution_history()
+        .execution_arn(execution_arn)
+        .reverse_order(true)
+        .max_results(100)
+        .include_execution_data(false)
+        .send()
+        .await
+        .map_err(|e| sdk_failed("states GetExecutionHistory", e))?;
+    Ok(history.events().iter().find_map(|event| {
+        let kind = event.r#type().as_str();
+        kind.ends_with("StateEntered").then(|| {
+            let name = event
+                .state_entered_event_details()
+                .map(|d| d.name().to_string())
+                .unwrap_or_default();
+            (name, kind == "FailStateEntered")
+        })
+    }))
 }
 
 /// `NAME-restart-EPOCH`, within Step Functions' 80 characters.

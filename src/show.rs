@@ -193,15 +193,17 @@ fn describe(event: &AuditEvent) -> String {
             reason,
             segment,
             until,
+            policy_version,
         } => format!(
-            "{vpc_id} ({}): {}{}{} — {}",
+            "{vpc_id} ({}): {}{}{} — {} [policy {}]",
             attachment_id.as_deref().unwrap_or("not attached"),
             verdict.name(),
             segment.as_deref().map(|s| format!(" → {s}")).unwrap_or_default(),
             until
                 .map(|u| format!(" until {}", expiry_text(u)))
                 .unwrap_or_default(),
-            printable(reason)
+            printable(reason),
+            printable(policy_version)
         ),
         AuditEvent::DemandAdded {
             attachment_id,

@@ -35,6 +35,34 @@ const AUTHORISED_AS: &[(&str, &str)] = &[("dynamodb:TransactWriteItems", "dynamo
 /// Called, but needs no permission.
 const ALWAYS_ALLOWED: &[&str] = &["sts:GetCallerIdentity"];
 
+/// A statement, or the one an `!If` grants when its condition holds.
+fn granted_when_true(statement: &Value) -> &Value {
+    statement.get("Fn::If").map_or(statement, |branches| &branches[1])
+}
+
+/// The statements of a function's inline policies, `!If`s resolved to what they may grant.
+fn statements<'a>(template: &'a Value, function: &str) -> Vec<&'a Value> {
+    template["Resources"][function]["Properties"]["Policies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["Statement"].as_array().into_iter().flatten())
+        .map(granted_when_true)
+        .collect()
+}
+
+/// The statement of `function` that grants `action`.
+fn statement_for<'a>(template: &'a Value, function: &str, action: &str) -> &'a Value {
+    statements(template, function)
+        .into_iter()
+        .find(|s| match &s["Action"] {
+            Value::String(a) => a == action,
+            Value::Array(list) => list.iter().any(|a| a == action),
+            _ => false,
+        })
+        .unwrap_or_else(|| panic!("{function} has no statement for {action}"))
+}
+
 fn granted(template: &Value) -> BTreeMap<String, BTreeSet<String>> {
     let mut all = BTreeMap::new();
     for (logical, resource) in template["Resources"].as_object().unwrap() {
@@ -47,7 +75,12 @@ fn granted(template: &Value) -> BTreeMap<String, BTreeSet<String>> {
             .into_iter()
             .flatten()
         {
-            for statement in policy["Statement"].as_array().into_iter().flatten() {
+            for statement in policy["Statement"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(granted_when_true)
+            {
                 match &statement["Action"] {
                     Value::String(a) => {
                         actions.insert(a.clone());
@@ -187,4 +220,83 @@ async fn every_function_holds_exactly_the_actions_its_code_calls() {
         }
     }
     assert!(problems.is_empty(), "{problems:#?}\nused: {used:#?}");
+
+    // Every tag key cwq's functions changed is one the aws:TagKeys condition allows.
+    for call in cloud.calls() {
+        let operation = call["operation"].as_str().unwrap_or_default();
+        if call["caller"].is_string() && matches!(operation, "TagResource" | "UntagResource") {
+            for key in call["summary"].as_str().unwrap_or_default().split(',') {
+                assert!(matches!(key, "quarantine" | "cwq:applied"), "{call}");
+            }
+        }
+    }
+}
+
+/// What the policies grant is bounded by resources and conditions, not only by action names
+/// (the IAM facts they rely on: docs/aws-behaviour.md).
+#[test]
+fn each_grant_is_bounded_by_its_resource_and_conditions() {
+    let template = load_template(&repo("template.yaml")).unwrap();
+    let tagging = statement_for(&template, "ReconcileFunction", "networkmanager:TagResource");
+    assert_eq!(
+        tagging["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"],
+        json!([{"Ref": "QuarantineTagKey"}, "cwq:applied"]),
+        "{tagging}"
+    );
+    assert_eq!(tagging["Condition"]["Null"]["aws:TagKeys"], "false");
+    assert!(tagging["Action"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("networkmanager:UntagResource")));
+    assert!(tagging["Resource"]["Fn::Sub"]
+        .as_str()
+        .unwrap()
+        .ends_with(":attachment/*"));
+    // AcceptAttachment only in a stack that accepts tag changes.
+    let accept = template["Resources"]["ReconcileFunction"]["Properties"]["Policies"][0]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s.get("Fn::If").is_some())
+        .unwrap();
+    assert_eq!(accept["Fn::If"][0], "AcceptsPendingTags");
+    assert_eq!(accept["Fn::If"][1]["Action"], "networkmanager:AcceptAttachment");
+    assert_eq!(accept["Fn::If"][2], json!({"Ref": "AWS::NoValue"}));
+
+    // Snapshots: tags only on snapshots being created by CreateSnapshots; volumes and
+    // instances of this account only (other accounts go through the workload role).
+    let tags = statement_for(&template, "SnapshotFunction", "ec2:CreateTags");
+    assert_eq!(
+        tags["Condition"]["StringEquals"]["ec2:CreateAction"],
+        "CreateSnapshots"
+    );
+    assert!(tags["Resource"]["Fn::Sub"]
+        .as_str()
+        .unwrap()
+        .ends_with(":snapshot/*"));
+    let create = statement_for(&template, "SnapshotFunction", "ec2:CreateSnapshots");
+    for resource in create["Resource"].as_array().unwrap() {
+        let text = resource["Fn::Sub"].as_str().unwrap();
+        assert!(
+            text.contains("${AWS::AccountId}") || text.ends_with(":snapshot/*"),
+            "{text}"
+        );
+    }
+
+    // The workload role trusts the enrich and snapshot roles alone: they, and no other
+    // function, live under the path it names.
+    let path = json!({"Fn::Sub": "/${AWS::StackName}/workload-callers/"});
+    for (logical, resource) in template["Resources"].as_object().unwrap() {
+        if resource["Type"] == "AWS::Serverless::Function" {
+            let expected = matches!(logical.as_str(), "EnrichFunction" | "SnapshotFunction");
+            assert_eq!(resource["Properties"]["RolePath"] == path, expected, "{logical}");
+        }
+    }
+    let workload = load_template(&repo("deploy/workload-role.yaml")).unwrap();
+    let trust =
+        &workload["Resources"]["WorkloadRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0];
+    assert_eq!(
+        trust["Condition"]["ArnLike"]["aws:PrincipalArn"]["Fn::Sub"],
+        "arn:${AWS::Partition}:iam::${CwqAccountId}:role/${CwqStackName}/workload-callers/*"
+    );
 }

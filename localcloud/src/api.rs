@@ -1,5 +1,5 @@
 //! Requests and responses as the local services see them, independent of the HTTP library,
-//! and AWS's restJson1 error shape (aws-facts §1.4).
+//! and AWS's restJson1 error shape (docs/aws-behaviour.md).
 
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 #[derive(Debug, Clone)]
 pub struct ApiRequest {
     pub method: String,
-    /// The path exactly as sent: labels stay percent-encoded (aws-facts §1.1).
+    /// The path exactly as sent: labels stay percent-encoded (docs/aws-behaviour.md).
     pub raw_path: String,
     /// Query parameters, decoded, in order (a key may repeat).
     pub query: Vec<(String, String)>,

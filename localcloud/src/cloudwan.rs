@@ -1,5 +1,5 @@
 //! The Cloud WAN emulator: Network Manager's restJson1 API for global networks, core networks,
-//! their policies and VPC attachments, wire-exact per the service model (aws-facts §1, §9).
+//! their policies and VPC attachments, wire-exact per the service model (docs/aws-behaviour.md).
 //!
 //! Placement uses cwq-core's evaluator. Transitions are lazy: a tag change records where the
 //! attachment is going and when it gets there, and every request first completes the
@@ -24,12 +24,19 @@ pub struct Settings {
     /// TagResource, UntagResource, Accept, Reject and Delete answer ConflictException while the
     /// attachment is in a transition.
     pub conflict_during_transition: bool,
-    /// Also accept attachment ARNs built with the core network owner's account (aws-facts §1.5).
+    /// Also accept attachment ARNs built with the core network owner's account (docs/aws-behaviour.md).
     pub accept_core_owner_arn: bool,
     /// Whether the core network owner's own tag changes wait for acceptance when the segment
     /// requires it [unverified]; other accounts' always do.
     pub owner_changes_need_acceptance: bool,
     pub unknown_segment: UnknownSegment,
+    /// RejectAttachment on a tag change waiting for acceptance: the attachment becomes
+    /// REJECTED (the pessimistic reading: Terraform waits for REJECTED, "to be detached"), or,
+    /// when false, returns to AVAILABLE in its segment [unverified either way].
+    pub rejected_tag_change_detaches: bool,
+    /// ListAttachments includes each attachment's Tags (undocumented; GetVpcAttachment and
+    /// ListTagsForResource do). Default false: the reading that fails protection open.
+    pub list_attachments_include_tags: bool,
     /// Transitions never complete (fault injection).
     pub stuck_transitions: bool,
 }
@@ -42,6 +49,8 @@ impl Default for Settings {
             accept_core_owner_arn: false,
             owner_changes_need_acceptance: true,
             unknown_segment: UnknownSegment::FallThrough,
+            rejected_tag_change_detaches: true,
+            list_attachments_include_tags: false,
             stuck_transitions: false,
         }
     }
@@ -543,7 +552,23 @@ impl CloudWan {
             .filter(|a| filter("edgeLocation").is_none_or(|v| v == a.edge_location))
             .filter(|a| filter("state").is_none_or(|v| v == a.state))
             .collect();
-        page(request, &items, |a| self.attachment_json(a), "Attachments")
+        // Whether list results carry tags is undocumented: by default they do not, so that
+        // nothing may read protection from them (docs/aws-behaviour.md).
+        let with_tags = self.settings.list_attachments_include_tags;
+        page(
+            request,
+            &items,
+            |a| {
+                let mut item = self.attachment_json(a);
+                if !with_tags {
+                    if let Some(map) = item.as_object_mut() {
+                        map.remove("Tags");
+                    }
+                }
+                item
+            },
+            "Attachments",
+        )
     }
 
     /// Mutations of an attachment: the caller must own it or its core network, and it must
@@ -647,10 +672,16 @@ impl CloudWan {
 
     fn reject_attachment(&mut self, request: &ApiRequest, id: &str) -> Result<Value, ApiError> {
         self.require_core_owner(request, id, "reject")?;
+        let detaches = self.settings.rejected_tag_change_detaches;
         let record = self.attachment_mut(id)?;
         match record.state {
             "PENDING_ATTACHMENT_ACCEPTANCE" => record.state = "REJECTED",
-            // A rejected tag change leaves the attachment as it was [unverified].
+            // What AWS does here is undocumented (docs/aws-behaviour.md): by default the
+            // pessimistic reading, the attachment is rejected and leaves its segment.
+            "PENDING_TAG_ACCEPTANCE" if detaches => {
+                record.state = "REJECTED";
+                record.placement = None;
+            }
             "PENDING_TAG_ACCEPTANCE" => record.state = "AVAILABLE",
             state => {
                 return Err(ApiError::validation(

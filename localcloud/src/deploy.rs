@@ -39,12 +39,46 @@ pub struct Created {
     pub physical_id: String,
 }
 
-/// An EventBridge rule of the template: its pattern and what it starts.
+/// An EventBridge rule of the template: its pattern, what it starts, and what happens to an
+/// event it cannot deliver.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventRule {
     pub name: String,
+    /// The rule's ARN (its RuleName, or a name made from the stack's, as CloudFormation does).
+    #[serde(default)]
+    pub arn: String,
     pub pattern: Value,
     pub state_machine_arn: String,
+    /// RetryPolicy.MaximumRetryAttempts (EventBridge's default: 185).
+    #[serde(default = "default_retries")]
+    pub maximum_retry_attempts: u32,
+    /// DeadLetterConfig.Arn: an SQS queue.
+    #[serde(default)]
+    pub dead_letter_arn: Option<String>,
+}
+
+fn default_retries() -> u32 {
+    185
+}
+
+/// What became of an event delivered to one rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Started {
+        rule: String,
+        execution_arn: String,
+    },
+    /// StartExecution failed for good; the event is in the rule's dead-letter queue.
+    DeadLettered {
+        rule: String,
+        error: String,
+        queue: String,
+    },
+    /// StartExecution failed for good and the rule has no dead-letter queue: EventBridge drops it.
+    Dropped {
+        rule: String,
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,9 +166,14 @@ fn yaml_to_json(value: serde_norway::Value) -> Value {
     }
 }
 
+/// What `!Ref AWS::NoValue` resolves to until [`Resolver::resolve`] drops it.
+const NO_VALUE: &str = "\u{0}cwq:no-value";
+
 /// Resolves intrinsic functions against parameters and the physical names of resources.
 struct Resolver {
     parameters: BTreeMap<String, String>,
+    /// The template's Conditions, evaluated.
+    conditions: BTreeMap<String, bool>,
     resources: BTreeMap<String, (String, String)>, // logical id → (type, physical name)
     stack_name: String,
 }
@@ -154,6 +193,7 @@ impl Resolver {
             "AWS::SNS::Topic" => format!("arn:aws:sns:{region}:{account}:{name}"),
             "AWS::IAM::Role" => format!("arn:aws:iam::{account}:role/{name}"),
             "AWS::Events::EventBus" => format!("arn:aws:events:{region}:{account}:event-bus/{name}"),
+            "AWS::SQS::Queue" => format!("arn:aws:sqs:{region}:{account}:{name}"),
             _ => format!("arn:aws:cloudformation:{region}:{account}:local/{name}"),
         })
     }
@@ -165,7 +205,7 @@ impl Resolver {
             "AWS::StackName" => return Ok(self.stack_name.clone()),
             "AWS::Partition" => return Ok("aws".into()),
             "AWS::URLSuffix" => return Ok("amazonaws.com".into()),
-            "AWS::NoValue" => return Ok(String::new()),
+            "AWS::NoValue" => return Ok(NO_VALUE.into()),
             _ => {}
         }
         if let Some(value) = self.parameters.get(name) {
@@ -193,11 +233,44 @@ impl Resolver {
         })
     }
 
+    /// A Condition's value: Fn::Equals, Fn::Not, Fn::And, Fn::Or and other conditions.
+    fn condition(&self, value: &Value) -> Result<bool, DeployError> {
+        let bad = || DeployError::Template(format!("unsupported condition {value}"));
+        if let Some(name) = value["Condition"].as_str() {
+            return self.conditions.get(name).copied().ok_or_else(bad);
+        }
+        let (key, args) = value.as_object().and_then(|m| m.iter().next()).ok_or_else(bad)?;
+        let args = args.as_array().ok_or_else(bad)?;
+        match key.as_str() {
+            "Fn::Equals" => {
+                let [a, b] = args.as_slice() else {
+                    return Err(bad());
+                };
+                let text = |v: Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                Ok(text(self.resolve(a)?) == text(self.resolve(b)?))
+            }
+            "Fn::Not" => Ok(!self.condition(args.first().ok_or_else(bad)?)?),
+            "Fn::And" => args.iter().try_fold(true, |all, a| Ok(all && self.condition(a)?)),
+            "Fn::Or" => args
+                .iter()
+                .try_fold(false, |any, a| Ok(any || self.condition(a)?)),
+            _ => Err(bad()),
+        }
+    }
+
+    /// Intrinsics resolved, and `AWS::NoValue` removed where it stood.
     fn resolve(&self, value: &Value) -> Result<Value, DeployError> {
+        Ok(drop_no_value(self.resolve_inner(value)?))
+    }
+
+    fn resolve_inner(&self, value: &Value) -> Result<Value, DeployError> {
         let Value::Object(map) = value else {
             return match value {
                 Value::Array(items) => Ok(Value::Array(
-                    items.iter().map(|i| self.resolve(i)).collect::<Result<_, _>>()?,
+                    items
+                        .iter()
+                        .map(|i| self.resolve_inner(i))
+                        .collect::<Result<_, _>>()?,
                 )),
                 other => Ok(other.clone()),
             };
@@ -225,6 +298,18 @@ impl Resolver {
                     return Ok(Value::String(self.attribute(logical, attribute)?));
                 }
                 "Fn::Sub" => return self.substitute(argument).map(Value::String),
+                "Fn::If" => {
+                    let (Some(name), Some(yes), Some(no)) =
+                        (argument[0].as_str(), argument.get(1), argument.get(2))
+                    else {
+                        return Err(DeployError::Template(format!("bad Fn::If {argument}")));
+                    };
+                    let holds =
+                        self.conditions.get(name).copied().ok_or_else(|| {
+                            DeployError::Template(format!("Fn::If names no condition {name}"))
+                        })?;
+                    return self.resolve_inner(if holds { yes } else { no });
+                }
                 "Fn::Join" => {
                     let (Some(separator), Some(items)) = (argument[0].as_str(), argument.get(1)) else {
                         return Err(DeployError::Template(format!("bad Fn::Join {argument}")));
@@ -248,7 +333,7 @@ impl Resolver {
         }
         let mut out = Map::new();
         for (key, value) in map {
-            out.insert(key.clone(), self.resolve(value)?);
+            out.insert(key.clone(), self.resolve_inner(value)?);
         }
         Ok(Value::Object(out))
     }
@@ -295,6 +380,26 @@ impl Resolver {
         }
         out.push_str(rest);
         Ok(out)
+    }
+}
+
+/// Removes what resolved to `AWS::NoValue`: the array element or object member.
+fn drop_no_value(value: Value) -> Value {
+    match value {
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .filter(|v| v.as_str() != Some(NO_VALUE))
+                .map(drop_no_value)
+                .collect(),
+        ),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| v.as_str() != Some(NO_VALUE))
+                .map(|(k, v)| (k, drop_no_value(v)))
+                .collect(),
+        ),
+        other => other,
     }
 }
 
@@ -359,11 +464,15 @@ pub fn function_binaries(template: &Path) -> Result<Vec<String>, DeployError> {
     Ok(names)
 }
 
+/// Lambda's limit on a function's environment variables, together.
+pub const MAX_ENVIRONMENT_BYTES: usize = 4096;
+
 /// The resource types `deploy` creates; the others are listed as not emulated.
-const EMULATED: [&str; 3] = [
+const EMULATED: [&str; 4] = [
     "AWS::DynamoDB::Table",
     "AWS::Serverless::Function",
     "AWS::Serverless::StateMachine",
+    "AWS::SQS::Queue",
 ];
 
 pub async fn deploy(endpoint: &str, options: &DeployOptions) -> Result<Deployment, DeployError> {
@@ -399,6 +508,10 @@ pub async fn deploy(endpoint: &str, options: &DeployOptions) -> Result<Deploymen
             "parameter {missing} has no default: give it with --parameter-overrides"
         )));
     }
+    // What CloudFormation would refuse, refused here: sizes, types, patterns, ranges.
+    for (name, value) in &parameters {
+        crate::overrides::check_parameter(name, &declared[name], value).map_err(DeployError::Template)?;
+    }
 
     let physical_name = |logical: &str, resource: &Value, key: &str| {
         resource["Properties"][key]
@@ -407,9 +520,37 @@ pub async fn deploy(endpoint: &str, options: &DeployOptions) -> Result<Deploymen
     };
     let mut resolver = Resolver {
         parameters,
+        conditions: BTreeMap::new(),
         resources: BTreeMap::new(),
         stack_name: options.stack_name.clone(),
     };
+    // Conditions may name each other: evaluate until none is left (a cycle is an error).
+    let mut pending: Vec<(String, Value)> = doc["Conditions"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    while !pending.is_empty() {
+        let before = pending.len();
+        let mut left = Vec::new();
+        for (name, condition) in pending {
+            match resolver.condition(&condition) {
+                Ok(holds) => {
+                    resolver.conditions.insert(name, holds);
+                }
+                Err(_) => left.push((name, condition)),
+            }
+        }
+        if left.len() == before {
+            let names: Vec<&str> = left.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(DeployError::Template(format!(
+                "conditions that cannot be evaluated: {}",
+                names.join(", ")
+            )));
+        }
+        pending = left;
+    }
     for (logical, resource) in resources {
         let kind = resource["Type"].as_str().unwrap_or_default().to_string();
         let key = match kind.as_str() {
@@ -417,6 +558,7 @@ pub async fn deploy(endpoint: &str, options: &DeployOptions) -> Result<Deploymen
             "AWS::Serverless::Function" => "FunctionName",
             "AWS::Serverless::StateMachine" => "Name",
             "AWS::SNS::Topic" => "TopicName",
+            "AWS::SQS::Queue" => "QueueName",
             _ => "Name",
         };
         let name = match &resource["Properties"][key] {
@@ -430,12 +572,11 @@ pub async fn deploy(endpoint: &str, options: &DeployOptions) -> Result<Deploymen
     // Names computed from parameters (`!Sub "${AWS::StackName}-journal"`) resolve now.
     for (logical, resource) in resources {
         let (kind, _) = resolver.resources[logical].clone();
-        let key = if kind == "AWS::DynamoDB::Table" {
-            "TableName"
-        } else if kind == "AWS::Serverless::Function" {
-            "FunctionName"
-        } else {
-            "Name"
+        let key = match kind.as_str() {
+            "AWS::DynamoDB::Table" => "TableName",
+            "AWS::Serverless::Function" => "FunctionName",
+            "AWS::SQS::Queue" => "QueueName",
+            _ => "Name",
         };
         let property = &resource["Properties"][key];
         if property.is_object() {
@@ -469,6 +610,11 @@ pub async fn deploy(endpoint: &str, options: &DeployOptions) -> Result<Deploymen
                 create_table(endpoint, &physical, &properties).await?;
                 deployment.created.push(record);
             }
+            "AWS::SQS::Queue" => {
+                let request = json!({"QueueName": physical});
+                aws_json(endpoint, "sqs", "AmazonSQS.CreateQueue", &request).await?;
+                deployment.created.push(record);
+            }
             "AWS::Serverless::Function" => {
                 let binary = options
                     .binary_dir
@@ -484,6 +630,13 @@ pub async fn deploy(endpoint: &str, options: &DeployOptions) -> Result<Deploymen
                             v.as_str().map_or_else(|| v.to_string(), str::to_string),
                         );
                     }
+                }
+                // Lambda: "4 KB, for all environment variables associated with the function".
+                let size: usize = environment.iter().map(|(k, v)| k.len() + v.len()).sum();
+                if size > MAX_ENVIRONMENT_BYTES {
+                    return Err(DeployError::Template(format!(
+                        "{logical}: its environment variables are {size} bytes; Lambda allows {MAX_ENVIRONMENT_BYTES} in total"
+                    )));
                 }
                 let number = |key: &str, default: u64| {
                     properties[key]
@@ -525,10 +678,24 @@ pub async fn deploy(endpoint: &str, options: &DeployOptions) -> Result<Deploymen
                         event["Type"].as_str(),
                         Some("EventBridgeRule" | "CloudWatchEvent")
                     ) {
+                        let properties = &event["Properties"];
+                        let rule_name = properties["RuleName"].as_str().map_or_else(
+                            || format!("{}-{logical}{event_name}", options.stack_name),
+                            str::to_string,
+                        );
                         deployment.rules.push(EventRule {
+                            arn: format!(
+                                "arn:aws:events:{DEFAULT_REGION}:{DEFAULT_ACCOUNT}:rule/{rule_name}"
+                            ),
                             name: format!("{logical}.{event_name}"),
-                            pattern: event["Properties"]["Pattern"].clone(),
+                            pattern: properties["Pattern"].clone(),
                             state_machine_arn: arn.clone(),
+                            maximum_retry_attempts: properties["RetryPolicy"]["MaximumRetryAttempts"]
+                                .as_u64()
+                                .map_or(185, |n| n as u32),
+                            dead_letter_arn: properties["DeadLetterConfig"]["Arn"]
+                                .as_str()
+                                .map(str::to_string),
                         });
                     }
                 }
@@ -640,13 +807,17 @@ async fn create_state_machine(
 }
 
 /// Delivers `event` as EventBridge would: to each rule whose pattern matches, by starting its
-/// state machine with the event as input. Returns the execution ARNs.
+/// state machine with the event as input. A throttled or failing StartExecution is retried
+/// (locally at most [`LOCAL_RETRIES`] times, a second apart at most, where EventBridge keeps
+/// trying for up to 24 hours); an error no retry can fix (access denied, no such state
+/// machine) is not retried. An event that could not be delivered goes to the rule's
+/// dead-letter queue with EventBridge's message attributes, or is dropped without one.
 pub async fn inject(
     endpoint: &str,
     deployment: &Deployment,
     event: &Value,
-) -> Result<Vec<(String, String)>, DeployError> {
-    let mut started = Vec::new();
+) -> Result<Vec<Delivery>, DeployError> {
+    let mut deliveries = Vec::new();
     for rule in deployment
         .rules
         .iter()
@@ -655,13 +826,102 @@ pub async fn inject(
         let name = execution_name(event, &rule.name);
         let request =
             json!({"stateMachineArn": rule.state_machine_arn, "name": name, "input": event.to_string()});
-        let response = aws_json(endpoint, "states", "AWSStepFunctions.StartExecution", &request).await?;
-        started.push((
-            rule.name.clone(),
-            response["executionArn"].as_str().unwrap_or_default().to_string(),
-        ));
+        let mut attempt = 0u32;
+        let failure = loop {
+            match aws_json(endpoint, "states", "AWSStepFunctions.StartExecution", &request).await {
+                Ok(response) => {
+                    deliveries.push(Delivery::Started {
+                        rule: rule.name.clone(),
+                        execution_arn: response["executionArn"].as_str().unwrap_or_default().to_string(),
+                    });
+                    break None;
+                }
+                Err(e) if retryable(&e.code) && attempt < rule.maximum_retry_attempts.min(LOCAL_RETRIES) => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt.min(10)))).await;
+                }
+                Err(e) => break Some((e, attempt)),
+            }
+        };
+        let Some((error, attempts)) = failure else {
+            continue;
+        };
+        let shown = format!("{}: {}", error.code, error.message);
+        match &rule.dead_letter_arn {
+            Some(queue_arn) => {
+                dead_letter(endpoint, queue_arn, rule, event, &error, attempts).await?;
+                deliveries.push(Delivery::DeadLettered {
+                    rule: rule.name.clone(),
+                    error: shown,
+                    queue: queue_arn.clone(),
+                });
+            }
+            None => deliveries.push(Delivery::Dropped {
+                rule: rule.name.clone(),
+                error: shown,
+            }),
+        }
     }
-    Ok(started)
+    Ok(deliveries)
+}
+
+/// How many times the local cloud retries a delivery (EventBridge: up to 185, over a day).
+pub const LOCAL_RETRIES: u32 = 5;
+
+/// Errors EventBridge retries: throttling and the service's own failures. Missing
+/// permissions and missing targets go to the dead-letter queue at once.
+fn retryable(code: &str) -> bool {
+    matches!(
+        code,
+        "ThrottlingException"
+            | "Throttling"
+            | "TooManyRequestsException"
+            | "ServiceUnavailable"
+            | "InternalServerError"
+            | "InternalFailure"
+            | "Unreachable"
+    )
+}
+
+/// An undeliverable event in the dead-letter queue, with the attributes EventBridge sets.
+async fn dead_letter(
+    endpoint: &str,
+    queue_arn: &str,
+    rule: &EventRule,
+    event: &Value,
+    error: &AwsCallError,
+    attempts: u32,
+) -> Result<(), DeployError> {
+    let queue = queue_arn.rsplit(':').next().unwrap_or_default();
+    let url = aws_json(
+        endpoint,
+        "sqs",
+        "AmazonSQS.GetQueueUrl",
+        &json!({"QueueName": queue}),
+    )
+    .await?;
+    let code = match error.code.as_str() {
+        "AccessDeniedException" | "AccessDenied" => "NO_PERMISSIONS",
+        "StateMachineDoesNotExist" | "ResourceNotFoundException" => "NO_RESOURCE",
+        c if retryable(c) => "THROTTLING",
+        _ => "SDK_CLIENT_ERROR",
+    };
+    let attribute = |value: String| json!({"DataType": "String", "StringValue": value});
+    let rule_arn = rule.arn.clone();
+    let message = json!({
+        "QueueUrl": url["QueueUrl"],
+        "MessageBody": event.to_string(),
+        "MessageAttributes": {
+            "RULE_ARN": attribute(rule_arn),
+            "TARGET_ARN": attribute(rule.state_machine_arn.clone()),
+            "ERROR_CODE": attribute(code.into()),
+            "ERROR_MESSAGE": attribute(format!("{}: {}", error.code, error.message)),
+            "EXHAUSTED_RETRY_CONDITION": attribute(if retryable(&error.code) { "MaximumRetryAttempts" } else { "NotRetryable" }.into()),
+            "RETRY_ATTEMPTS": attribute(attempts.to_string()),
+        }
+    });
+    aws_json(endpoint, "sqs", "AmazonSQS.SendMessage", &message).await?;
+    Ok(())
 }
 
 /// Executions need explicit names: the event id, or the finding id, and a clock tick so that a

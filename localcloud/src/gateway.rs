@@ -1,6 +1,7 @@
 //! The gateway: one loopback port for every AWS call. It routes by the SigV4 credential
 //! scope's service name — `networkmanager` to the Cloud WAN emulator, `lambda` to the Lambda
-//! host, everything else to moto — and serves the admin API under `/_cwq/`.
+//! host, `states` to the local Step Functions, everything else to moto — and serves the
+//! admin API under `/_cwq/`.
 
 use crate::api::{ApiError, ApiRequest, ApiResponse};
 use crate::cloudwan::{is_mutating, CloudWan, Settings};
@@ -8,6 +9,7 @@ use crate::deploy::Schedule;
 use crate::http::{self, full, Body};
 use crate::lambda_host::{FunctionConfig, HostSettings, LambdaHost};
 use crate::observe::{CallInfo, FaultRule, Observer};
+use crate::stepfunctions::{Invoker, StepFunctions};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::{Request, Response};
@@ -37,6 +39,7 @@ pub struct LocalCloud {
     pub cloudwan: Mutex<CloudWan>,
     pub observer: Mutex<Observer>,
     pub lambda: LambdaHost,
+    pub states: StepFunctions,
     moto_url: Option<String>,
     client: Client<HttpConnector, Body>,
     shutdown: tokio::sync::Notify,
@@ -79,7 +82,12 @@ pub async fn start(config: GatewayConfig) -> std::io::Result<Running> {
     }
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let cloud = Arc::new(LocalCloud {
+    let cloud = Arc::new_cyclic(|weak| LocalCloud {
+        states: StepFunctions::new(
+            Arc::new(GatewayInvoker(weak.clone())),
+            DEFAULT_REGION,
+            DEFAULT_ACCOUNT,
+        ),
         cloudwan: Mutex::new(CloudWan::new(config.cloudwan)),
         observer: Mutex::new(Observer::default()),
         lambda: LambdaHost::new(HostSettings {
@@ -99,6 +107,22 @@ pub async fn start(config: GatewayConfig) -> std::io::Result<Running> {
         async move { cloud.handle(request).await }
     }));
     Ok(Running { addr, cloud, task })
+}
+
+/// Step Functions' Tasks invoke through the gateway, so Lambda faults and counters apply.
+struct GatewayInvoker(std::sync::Weak<LocalCloud>);
+
+impl Invoker for GatewayInvoker {
+    fn invoke(&self, function: &str, payload: Bytes) -> cwq_asl::BoxFuture<ApiResponse> {
+        let cloud = self.0.upgrade();
+        let path = format!("/2015-03-31/functions/{function}/invocations");
+        Box::pin(async move {
+            match cloud {
+                Some(cloud) => cloud.lambda_call(&path, DEFAULT_ACCOUNT, None, payload).await,
+                None => ApiError::internal().into_response(),
+            }
+        })
+    }
 }
 
 /// The service and account a SigV4-signed request is for: `Credential=AKID/date/region/service/aws4_request`.
@@ -333,6 +357,15 @@ impl LocalCloud {
                 self.crash_caller(crash, caller.function.as_deref()).await;
                 to_hyper(response)
             }
+            Some("states") => {
+                let operation = proxied_operation(request.headers(), &[]);
+                let body = http::collect(request).await.unwrap_or_default();
+                let (response, crash) = self
+                    .step_functions(&operation, &body, &account, &path, &caller)
+                    .await;
+                self.crash_caller(crash, caller.function.as_deref()).await;
+                to_hyper(response)
+            }
             Some("lambda") => {
                 let invocation_type = request
                     .headers()
@@ -379,12 +412,26 @@ impl LocalCloud {
             Some(error) => error.into_response(),
             None => self.cloudwan.lock().expect("lock").handle(request),
         };
+        // The tag keys a tagging call names: what an `aws:TagKeys` condition would see.
+        let keys = match operation {
+            "TagResource" => request.json().ok().map(|body| {
+                let keys: Vec<&str> = body["Tags"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| t["Key"].as_str())
+                    .collect();
+                keys.join(",")
+            }),
+            "UntagResource" => Some(request.query_values("tagKeys").join(",")),
+            _ => None,
+        };
         let info = CallInfo {
             service: "networkmanager",
             operation,
             account: &request.account,
             path: &request.raw_path,
-            summary: None,
+            summary: keys.as_deref(),
             caller: caller.function.as_deref(),
             own_credentials: caller.own_credentials,
             took: started.elapsed(),
@@ -396,7 +443,52 @@ impl LocalCloud {
         (response, verdict.crash_after && !injected)
     }
 
-    async fn lambda_call(
+    async fn step_functions(
+        &self,
+        operation: &str,
+        body: &[u8],
+        account: &str,
+        path: &str,
+        caller: &Caller,
+    ) -> (ApiResponse, bool) {
+        let started = std::time::Instant::now();
+        let verdict = self.observer.lock().expect("lock").verdict("states", operation);
+        if !verdict.delay.is_zero() {
+            tokio::time::sleep(verdict.delay).await;
+        }
+        let injected = verdict.error.is_some();
+        let response = match verdict.error {
+            Some(error) => {
+                // JSON 1.0: throttling and access denied are 400s, anything else a 500.
+                let status = if error.status >= 500 { 500 } else { 400 };
+                let mut response =
+                    ApiResponse::json(status, &json!({"__type": error.code, "message": error.message}));
+                response
+                    .headers
+                    .push(("x-amzn-errortype".into(), error.code.into()));
+                response
+            }
+            None => self.states.handle(operation, body),
+        };
+        let info = CallInfo {
+            service: "states",
+            operation,
+            account,
+            path,
+            summary: None,
+            caller: caller.function.as_deref(),
+            own_credentials: caller.own_credentials,
+            took: started.elapsed(),
+        };
+        // The call log is of changes to the estate; starting an execution is not one.
+        self.observer
+            .lock()
+            .expect("lock")
+            .record(info, response.status, injected, false);
+        (response, verdict.crash_after && !injected)
+    }
+
+    pub(crate) async fn lambda_call(
         &self,
         path: &str,
         account: &str,
@@ -569,6 +661,24 @@ impl LocalCloud {
                     "down"
                 };
                 http::json_status(200, &json!({"gateway": "ok", "moto": moto}))
+            }
+            ("GET", "lambda/settings") => {
+                http::json_status(200, &json!({"timeout_error": self.states.timeout_name()}))
+            }
+            ("PUT", "lambda/settings") => {
+                let parsed: Result<Value, _> = serde_json::from_slice(&body);
+                match parsed.map(|v| {
+                    serde_json::from_value::<crate::stepfunctions::TimeoutName>(v["timeout_error"].clone())
+                }) {
+                    Ok(Ok(name)) => {
+                        self.states.set_timeout_name(name);
+                        http::json_status(200, &json!({"timeout_error": name}))
+                    }
+                    _ => http::status(
+                        400,
+                        "expected {\"timeout_error\": \"Lambda.Unknown\" | \"Sandbox.Timedout\"}",
+                    ),
+                }
             }
             ("GET", "cloudwan/settings") => {
                 http::json_status(200, &json!(self.cloudwan.lock().expect("lock").settings))

@@ -1,12 +1,13 @@
-//! moto, the Python emulator behind the gateway for EC2, DynamoDB, STS, Step Functions,
-//! Scheduler and EventBridge: a virtualenv with a pinned `moto[server]`, created on first use.
+//! moto, the Python emulator behind the gateway for EC2, DynamoDB, STS, SQS, Scheduler and
+//! EventBridge: a virtualenv with a pinned `moto[server]`, created on first use. (Step
+//! Functions is the local cloud's own: moto has no RedriveExecution.)
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 
-/// Pinned: the local cloud's behaviour (and the Step Functions interpreter) is moto's.
+/// Pinned: the local cloud's behaviour for these services is moto's.
 pub const MOTO_REQUIREMENT: &str = "moto[server]==5.2.5";
 
 #[derive(Debug, thiserror::Error)]
@@ -96,9 +97,8 @@ pub fn ensure_venv(venv: &Path) -> Result<(), MotoError> {
     Ok(())
 }
 
-/// Starts `moto_server` on 127.0.0.1:`port`. Its Step Functions interpreter calls AWS at
-/// `http://localhost:$MOTO_PORT`, so MOTO_PORT is the gateway's port: Lambda tasks reach the
-/// Lambda host through the gateway.
+/// Starts `moto_server` on 127.0.0.1:`port`; MOTO_PORT is the gateway's, for anything moto
+/// calls back.
 pub async fn start(venv: &Path, port: u16, gateway_port: u16, log: &Path) -> Result<Child, MotoError> {
     let log_file =
         std::fs::File::create(log).map_err(|e| MotoError::Start(format!("{}: {e}", log.display())))?;
@@ -119,7 +119,7 @@ pub async fn start(venv: &Path, port: u16, gateway_port: u16, log: &Path) -> Res
     let url = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
     loop {
-        if configure(&url).await.is_ok() {
+        if healthy(&url).await.is_ok() {
             return Ok(child);
         }
         if started.elapsed() > Duration::from_secs(60) {
@@ -132,15 +132,13 @@ pub async fn start(venv: &Path, port: u16, gateway_port: u16, log: &Path) -> Res
     }
 }
 
-/// Turns on moto's Step Functions interpreter, so executions run the real ASL.
-async fn configure(url: &str) -> Result<(), String> {
+/// Whether moto answers (its dashboard's data).
+async fn healthy(url: &str) -> Result<(), String> {
     use http_body_util::Full;
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Full<bytes::Bytes>>();
-    let body = serde_json::json!({"stepfunctions": {"execute_state_machine": true}}).to_string();
-    let request = hyper::Request::post(format!("{url}/moto-api/config"))
-        .header("content-type", "application/json")
-        .body(Full::new(bytes::Bytes::from(body)))
+    let request = hyper::Request::get(format!("{url}/moto-api/data.json"))
+        .body(Full::new(bytes::Bytes::new()))
         .map_err(|e| e.to_string())?;
     let response = client.request(request).await.map_err(|e| e.to_string())?;
     if response.status().is_success() {

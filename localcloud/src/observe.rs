@@ -57,9 +57,13 @@ pub struct CallRecord {
     pub account: String,
     pub path: String,
     pub status: u16,
-    /// What a published event was (`detail-type` of each entry of an EventBridge PutEvents).
+    /// What a published event was (`detail-type` of each entry of an EventBridge PutEvents),
+    /// or the tag keys a TagResource/UntagResource named.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
+    /// The Lambda function that made the call, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -186,6 +190,7 @@ impl Observer {
                 path: call.path.into(),
                 status,
                 summary: call.summary.map(str::to_string),
+                caller: call.caller.map(str::to_string),
             });
         }
     }

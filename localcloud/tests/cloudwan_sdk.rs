@@ -396,7 +396,11 @@ async fn acceptance_paths() {
         (AttachmentState::Available, Some("blocked".into()))
     );
 
-    // A rejected proposal leaves the attachment where it was.
+    // The other reading of RejectAttachment on a tag proposal (a switch; AWS does not say):
+    // the attachment stays where it was.
+    let mut other_reading = instant();
+    other_reading.rejected_tag_change_detaches = false;
+    admin(&cloud, "PUT", "cloudwan/settings", json!(other_reading)).await;
     owner
         .untag_resource()
         .resource_arn(&arn)
@@ -455,6 +459,29 @@ async fn acceptance_paths() {
     assert_eq!(
         state_and_segment(&owner, &new).await,
         (AttachmentState::Available, Some("blocked".into()))
+    );
+
+    // The default, pessimistic reading (Terraform's: it waits for REJECTED, "to be
+    // detached"): rejecting a tag proposal rejects the attachment, out of its segment.
+    admin(&cloud, "PUT", "cloudwan/settings", json!(instant())).await;
+    let pessimistic = attach(&owner, &core, &vpc_arn(SPOKE, "us-east-1", 9), &[]).await;
+    state_and_segment(&owner, &pessimistic).await;
+    owner
+        .tag_resource()
+        .resource_arn(attachment_arn(SPOKE, &pessimistic))
+        .tags(tag("quarantine", "blocked"))
+        .send()
+        .await
+        .unwrap();
+    owner
+        .reject_attachment()
+        .attachment_id(&pessimistic)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        state_and_segment(&owner, &pessimistic).await,
+        (AttachmentState::Rejected, None)
     );
     cloud.stop().await;
 }

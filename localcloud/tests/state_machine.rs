@@ -1,5 +1,6 @@
-//! Real ASL on moto's Step Functions interpreter, calling a real Lambda binary of this
-//! workspace through the gateway and the Lambda host: a Retry on a named error, then a Catch.
+//! Real ASL on the local cloud's Step Functions, calling a real Lambda binary of this workspace
+//! through the gateway and the Lambda host: a Retry on a named error, then a Catch; a timeout
+//! retried under either of its names.
 
 #![allow(clippy::unwrap_used)]
 
@@ -152,4 +153,84 @@ async fn a_task_retries_a_named_error_and_catches_another() {
     );
     assert_eq!(stats["invocations"], 6);
     stack.stop().await;
+}
+
+/// A Task whose function times out is retried by the deployed retrier whichever name the
+/// timeout reaches Step Functions with: `Lambda.Unknown` (the Step Functions guide) or
+/// `Sandbox.Timedout` (Lambda's own errorType). The local Lambda host reports either.
+#[tokio::test]
+async fn a_timeout_is_retried_under_either_name_it_may_have() {
+    let cloud = common::start(Settings::default(), None, "timeouts").await;
+    admin(
+        &cloud,
+        "PUT",
+        "functions",
+        json!({"name": "probe", "binary": env!("CARGO_BIN_EXE_cwq-probe"), "timeout_seconds": 1}),
+    )
+    .await;
+    // The deployed quarantine machine's retrier for crashes and timeouts, with short waits.
+    let deployed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::repo_file("statemachine/quarantine.asl.json")).unwrap(),
+    )
+    .unwrap();
+    let crash_retrier = deployed["States"]["Enrich the finding"]["Retry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["ErrorEquals"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e == "Lambda.Unknown")
+        })
+        .unwrap()
+        .clone();
+    let definition = json!({
+        "StartAt": "Call the probe",
+        "States": {"Call the probe": {
+            "Type": "Task",
+            "Resource": "arn:aws:lambda:us-east-1:123456789012:function:probe",
+            "Retry": [{"ErrorEquals": crash_retrier["ErrorEquals"], "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 1.0}],
+            "End": true
+        }}
+    });
+    let sfn = aws_sdk_sfn::Client::new(&sdk_config(&cloud, "123456789012").await);
+    let machine = sfn
+        .create_state_machine()
+        .name("timeouts")
+        .definition(definition.to_string())
+        .role_arn("arn:aws:iam::123456789012:role/cwq-local")
+        .send()
+        .await
+        .unwrap();
+    for name in ["Lambda.Unknown", "Sandbox.Timedout"] {
+        admin(&cloud, "PUT", "lambda/settings", json!({"timeout_error": name})).await;
+        let (status, _, events) = run(
+            &sfn,
+            machine.state_machine_arn(),
+            &format!("slow-{}", name.replace('.', "-")),
+            json!({"sleep_ms": 1500}),
+        )
+        .await;
+        assert_eq!(status, ExecutionStatus::Failed, "{name}");
+        let attempts = events
+            .iter()
+            .filter(|e| **e == HistoryEventType::LambdaFunctionFailed)
+            .count();
+        assert_eq!(
+            attempts, 3,
+            "{name}: the first attempt and two retries: {events:?}"
+        );
+        let described = sfn
+            .list_executions()
+            .state_machine_arn(machine.state_machine_arn())
+            .send()
+            .await
+            .unwrap();
+        let arn = described.executions()[0].execution_arn();
+        let failed = sfn.describe_execution().execution_arn(arn).send().await.unwrap();
+        assert_eq!(failed.error(), Some(name));
+    }
+    cloud.stop().await;
 }

@@ -29,6 +29,13 @@ pub fn repo(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
+/// The tag key a response policy file sets.
+pub fn tag_key(policy: &str) -> String {
+    let text = std::fs::read_to_string(repo(policy)).unwrap();
+    let parsed: toml::Table = toml::from_str(&text).unwrap();
+    parsed["tags"]["key"].as_str().unwrap().to_string()
+}
+
 /// A response policy derived from a shipped one, written to a temporary file.
 pub fn policy_variant(base: &str, name: &str, edit: impl Fn(String) -> String) -> String {
     let text = edit(std::fs::read_to_string(repo(base)).unwrap());
@@ -173,8 +180,6 @@ impl Cloud {
 
     pub fn deploy(&self, policy: Option<&str>, extra: &[&str]) {
         let core = format!("CoreNetworkId={}", self.core_network_id);
-        let policy_text =
-            policy.map(|p| format!("ResponsePolicy={}", std::fs::read_to_string(repo(p)).unwrap()));
         let template = repo("template.yaml");
         let binaries = Path::new(env!("CARGO_BIN_EXE_cwq"))
             .parent()
@@ -200,12 +205,37 @@ impl Cloud {
             "VerifyMaxIntervalSeconds=2",
             "ReconcileTimeoutSeconds=120",
         ];
-        if let Some(p) = &policy_text {
-            args.push(p);
-        }
+        // The stack's tag key is the policy's (seed-compatible rewrites `domain`).
+        let key = policy.map(tag_key).unwrap_or_else(|| "quarantine".into());
+        let key_override = format!("QuarantineTagKey={key}");
+        args.push(&key_override);
         args.extend_from_slice(extra);
         let out = cwq(&args);
         assert!(out.status.success(), "deploy: {}", text(&out));
+        if let Some(policy) = policy {
+            self.apply_policy(policy);
+        }
+    }
+
+    /// `cwq policy apply` of a response policy file (checked, then stored in the journal).
+    pub fn apply_policy(&self, policy: &str) {
+        let path = repo(policy);
+        let key = tag_key(policy);
+        let out = cwq(&[
+            "policy",
+            "apply",
+            "--policy",
+            path.to_str().unwrap(),
+            "--core-network-id",
+            &self.core_network_id,
+            "--quarantine-tag-key",
+            &key,
+            "--yes",
+            "--local",
+            "--state-dir",
+            self.state(),
+        ]);
+        assert!(out.status.success(), "policy apply: {}", text(&out));
     }
 
     /// The Cloud WAN emulator's settings (merged into the current ones).

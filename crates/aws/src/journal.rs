@@ -4,6 +4,8 @@
 //! |---|---|---|
 //! | an attachment's demands, episode and what was applied (optimistic `version`) | `ATT#<attachment>` | `STATE` |
 //! | the blast-radius budget's ledger (optimistic `version`) | `BUDGET` | `LEDGER` |
+//! | the response policy in use, written by `cwq policy apply` | `POLICY` | `ACTIVE` |
+//! | every policy applied, by version (what a decision's version names) | `POLICY` | `V#<version>` |
 //! | an incident's audit trail | `INC#<incident>` | `EV#<rfc3339>#<n>` |
 //! | an incident's snapshot ids | `INC#<incident>` | `SNAPSHOTS` |
 //! | an execution's outcome, written once | `OUTCOME#<execution name>` | `OUTCOME` |
@@ -26,6 +28,7 @@ use cwq_domain::budget::BudgetLedger;
 use cwq_domain::lifecycle::AttachmentItem;
 use cwq_pipeline::audit::AuditEntry;
 use cwq_pipeline::events::OutcomeEvent;
+use cwq_pipeline::policy::StoredPolicy;
 use cwq_pipeline::ports::Journal;
 use cwq_pipeline::PortError;
 use serde::de::DeserializeOwned;
@@ -140,6 +143,14 @@ impl DynamoJournal {
             client,
             table: table.into(),
         }
+    }
+
+    /// A response policy applied before, by the version a decision journaled.
+    pub async fn policy_version(&self, version: &str) -> Result<Option<StoredPolicy>, PortError> {
+        let got = self
+            .get(key("POLICY".into(), &format!("V#{version}")), "a response policy")
+            .await?;
+        got.map(|item| read_doc(&item, "a response policy")).transpose()
     }
 
     async fn get(&self, key: Item, what: &str) -> Result<Option<Item>, PortError> {
@@ -325,6 +336,23 @@ impl Journal for DynamoJournal {
         let mut ledger: BudgetLedger = read_doc(&item, "the budget ledger")?;
         ledger.version = version_of(&item);
         Ok(ledger)
+    }
+
+    async fn active_policy(&self) -> Result<Option<StoredPolicy>, PortError> {
+        let got = self
+            .get(key("POLICY".into(), "ACTIVE"), "the response policy")
+            .await?;
+        got.map(|item| read_doc(&item, "the response policy")).transpose()
+    }
+
+    async fn apply_policy(&self, policy: &StoredPolicy) -> Result<(), PortError> {
+        for sk in [format!("V#{}", policy.version), "ACTIVE".to_string()] {
+            let mut item = key("POLICY".into(), &sk);
+            item.insert("kind".into(), s("policy"));
+            item.insert("doc".into(), doc(policy)?);
+            self.put(item, "the response policy").await?;
+        }
+        Ok(())
     }
 
     async fn live_items(&self) -> Result<Vec<AttachmentItem>, PortError> {

@@ -1,6 +1,8 @@
 //! A Lambda's main: structured logs, the configuration and clients built once per cold
-//! start, then the Runtime API loop; a step's error reaches Step Functions by its stable name.
+//! start, the response policy re-read as it ages (cwq_pipeline::policy), then the Runtime API
+//! loop; a step's error reaches Step Functions by its stable name.
 
+use cwq_pipeline::policy::PolicyCache;
 use cwq_pipeline::{Settings, Step, StepError};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
@@ -25,16 +27,19 @@ pub async fn run(step: Step) -> Result<(), lambda_runtime::Error> {
     let settings = Settings::from_env()?;
     let resources = crate::Resources::from_env()?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let ports = Arc::new(crate::ports(&sdk, &resources, settings));
+    let policies = Arc::new(PolicyCache::new(settings.policy_refresh_seconds));
+    let base = Arc::new(crate::ports(&sdk, &resources, settings));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let ports = ports.clone();
+        let (base, policies) = (base.clone(), policies.clone());
         let span = tracing::info_span!("step", step = step.name(), request = %event.context.request_id);
         async move {
-            step.handle(&ports, event.payload)
-                .instrument(span)
-                .await
-                .map_err(LambdaError)
+            let ports = match step.uses_policy() {
+                true => policies.ports(&base).await.map_err(LambdaError)?,
+                false => (*base).clone(),
+            };
+            step.handle(&ports, event.payload).await.map_err(LambdaError)
         }
+        .instrument(span)
     }))
     .await
 }

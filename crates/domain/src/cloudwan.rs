@@ -1,5 +1,5 @@
 //! Cloud WAN core network policy documents and the evaluation of their `attachment-policies`
-//! (aws-facts §2.1–§2.2). The same evaluator decides cwq's PolicyViolation check, powers
+//! (docs/aws-behaviour.md, "Wire formats and policy evaluation"). The same evaluator decides cwq's PolicyViolation check, powers
 //! `cwq policy check` and places attachments in the local Cloud WAN emulator.
 
 use serde::{Deserialize, Serialize};
@@ -276,7 +276,7 @@ impl CoreNetworkPolicy {
                     match attachment.tags.get(key) {
                         Some(value) => value.clone(),
                         None => {
-                            // The rule does not apply without the key (aws-facts §2.2 step 3).
+                            // The rule does not apply without the key (docs/aws-behaviour.md: inferred, unverified).
                             skipped.push(format!("rule {number}: no tag `{key}` to take the segment from"));
                             continue;
                         }
@@ -375,7 +375,7 @@ impl Condition {
     }
 }
 
-/// What the attachment-policies look at (aws-facts §2.2 step 2).
+/// What the attachment-policies look at (docs/aws-behaviour.md).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attachment {
     /// The policy's lower-case hyphenated form: `vpc`, `connect`, `site-to-site-vpn`…
@@ -410,7 +410,7 @@ impl Attachment {
 }
 
 /// How to treat a tag that names a segment the policy does not have. AWS does not document
-/// whether evaluation falls through to later rules (aws-facts §2.2 step 4) [unverified].
+/// whether evaluation falls through to later rules (docs/aws-behaviour.md) [unverified].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum UnknownSegment {

@@ -1,4 +1,4 @@
-//! GuardDuty findings as EventBridge delivers them (aws-facts §3).
+//! GuardDuty findings as EventBridge delivers them (docs/aws-behaviour.md, "GuardDuty").
 //!
 //! [`parse_event`] takes the EventBridge envelope the Lambdas receive; [`parse_event_or_detail`]
 //! also takes a bare `detail` object, the form several public samples (and `cwq simulate`) use.
@@ -156,7 +156,7 @@ pub enum FindingError {
     InvalidFindingType(String),
     /// GuardDuty's ids are short and alphanumeric; anything else would end up in the
     /// journal's keys and the execution's name.
-    #[error("finding id {0:?} is not a GuardDuty finding id (1 to 128 letters, digits, `-` or `_`)")]
+    #[error("finding id {0:?} is not a GuardDuty finding id (1 to 300 letters, digits, `-` or `_`)")]
     InvalidFindingId(String),
 }
 
@@ -235,8 +235,10 @@ pub fn from_value(value: Value) -> Result<Finding, FindingError> {
 fn finding_from_detail(detail: Value, envelope: &Envelope) -> Result<Finding, FindingError> {
     let raw: RawFinding = typed(detail, "detail.")?;
     let id = raw.id.ok_or(FindingError::MissingField("id"))?;
+    // The API model's FindingId is 1 to 300 characters; GuardDuty's are hex. Anything else
+    // becomes journal keys and terminal text, so it is refused (docs/aws-behaviour.md).
     if id.is_empty()
-        || id.len() > 128
+        || id.len() > 300
         || !id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -359,11 +361,18 @@ fn flag(value: Option<&Value>) -> Option<bool> {
 /// then optional `.DetectionMechanism` parts and a `!Artifact` (e.g.
 /// `CryptoCurrency:EC2/BitcoinTool.B!DNS`, `Backdoor:EC2/C&CActivity.B`).
 pub fn is_finding_type(text: &str) -> bool {
-    let word = |w: &str, extra: &[u8]| !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphanumeric() || extra.contains(&b));
-    let Some((purpose, rest)) = text.split_once(':') else { return false };
-    let Some((resource, family)) = rest.split_once('/') else { return false };
+    let word = |w: &str, extra: &[u8]| {
+        !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
+    };
+    let Some((purpose, rest)) = text.split_once(':') else {
+        return false;
+    };
+    let Some((resource, family)) = rest.split_once('/') else {
+        return false;
+    };
     let (family, artifact) = family.split_once('!').unwrap_or((family, "x"));
-    text.len() <= 128
+    // The API model's FindingType: 1 to 100 characters.
+    text.len() <= 100
         && word(purpose, b"")
         && word(resource, b"")
         && word(artifact, b"")
@@ -389,7 +398,8 @@ struct Envelope {
     source: Option<String>,
     #[serde(rename = "detail-type")]
     detail_type: Option<String>,
-    account: Option<String>,
+    // `account` is not read: it is the receiving account (often GuardDuty's administrator),
+    // not the instance's; `detail.accountId` is required instead.
     region: Option<String>,
 }
 
@@ -548,14 +558,21 @@ mod tests {
             r#"{{"account":"111111111111","region":"eu-west-1","detail":{}}}"#,
             detail("8", &[]).replace(r#""accountId":"222222222222","region":"us-east-1","#, "")
         );
-        assert_eq!(parse_event(&event).unwrap_err(), FindingError::MissingField("accountId"));
+        assert_eq!(
+            parse_event(&event).unwrap_err(),
+            FindingError::MissingField("accountId")
+        );
         let event = format!(
             r#"{{"account":"111111111111","region":"eu-west-1","detail":{}}}"#,
             detail("8", &[]).replace(r#""region":"us-east-1","#, "")
         );
         let f = parse_event(&event).unwrap();
         assert_eq!(f.account_id.as_deref(), Some("222222222222"));
-        assert_eq!(f.region.as_deref(), Some("eu-west-1"), "the Region may come from the envelope");
+        assert_eq!(
+            f.region.as_deref(),
+            Some("eu-west-1"),
+            "the Region may come from the envelope"
+        );
     }
 
     #[test]
@@ -569,7 +586,16 @@ mod tests {
         ] {
             assert!(is_finding_type(good), "{good}");
         }
-        for bad in ["", "Backdoor", "Backdoor:EC2", "Backdoor:EC2/", "Back door:EC2/X", "Backdoor:EC2/X\u{1b}[2J", "Backdoor:EC2/X!", "a:b/c\n"] {
+        for bad in [
+            "",
+            "Backdoor",
+            "Backdoor:EC2",
+            "Backdoor:EC2/",
+            "Back door:EC2/X",
+            "Backdoor:EC2/X\u{1b}[2J",
+            "Backdoor:EC2/X!",
+            "a:b/c\n",
+        ] {
             assert!(!is_finding_type(bad), "{bad:?}");
         }
     }

@@ -204,6 +204,14 @@ impl ResponsePolicy {
         }
     }
 
+    /// The version a decision journals: the first 16 hex digits of the text's SHA-256, so the
+    /// same text is the same version wherever it is hashed (`cwq policy apply`, the Lambdas).
+    pub fn version_of(text: &str) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(text.as_bytes());
+        digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+
     /// The position of `segment` on the ladder (higher is stricter); None when not on it.
     pub fn rank(&self, segment: &str) -> Option<usize> {
         self.ladder.iter().position(|s| s == segment)

@@ -1,5 +1,5 @@
 //! Every core network policy fixture parses, and its evaluation matches expectations worked
-//! out by hand from the documents (aws-facts §2.2), not from the evaluator.
+//! out by hand from the documents (docs/aws-behaviour.md), not from the evaluator.
 
 #![allow(clippy::unwrap_used)] // a test that cannot read its input should stop there
 

@@ -36,6 +36,9 @@ pub enum AuditEvent {
         reason: String,
         segment: Option<String>,
         until: Option<Expiry>,
+        /// The version of the response policy that decided (`cwq policy show --version`).
+        #[serde(default)]
+        policy_version: String,
     },
     DemandAdded {
         attachment_id: String,

@@ -244,6 +244,18 @@ pub struct CaughtError {
     pub cause: Option<String>,
 }
 
+impl CaughtError {
+    /// The cause for people: a Lambda function error's Cause is its error document
+    /// (`{"errorType", "errorMessage"}`), of which the message is what matters.
+    pub fn message(&self) -> String {
+        let cause = self.cause.as_deref().unwrap_or_default();
+        serde_json::from_str::<serde_json::Value>(cause)
+            .ok()
+            .and_then(|doc| doc["errorMessage"].as_str().map(str::to_string))
+            .unwrap_or_else(|| cause.to_string())
+    }
+}
+
 /// What Record the outcome returns: the state machine fails the execution when `failed`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutcomeSummary {

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod contract;
 pub mod error;
 pub mod events;
+pub mod policy;
 pub mod ports;
 pub mod settings;
 pub mod steps;

@@ -5,6 +5,7 @@ use crate::audit::AuditEntry;
 use crate::contract::ReleaseRequest;
 use crate::error::PortError;
 use crate::events::OutcomeEvent;
+use crate::policy::StoredPolicy;
 use crate::settings::Settings;
 use async_trait::async_trait;
 use cwq_domain::budget::BudgetLedger;
@@ -73,6 +74,10 @@ pub trait Journal: Send + Sync {
         ledger: &BudgetLedger,
     ) -> Result<AttachmentItem, PortError>;
     async fn budget(&self) -> Result<BudgetLedger, PortError>;
+    /// The response policy `cwq policy apply` made active; None: none was applied.
+    async fn active_policy(&self) -> Result<Option<StoredPolicy>, PortError>;
+    /// Makes `policy` the active one, and keeps it under its version for the audit.
+    async fn apply_policy(&self, policy: &StoredPolicy) -> Result<(), PortError>;
     /// Items with an open episode (a sparse index: cost grows with live quarantines only).
     async fn live_items(&self) -> Result<Vec<AttachmentItem>, PortError>;
     /// Every attachment item, for `cwq status --all`.

@@ -1,18 +1,25 @@
 //! What the steps are configured with, read once per cold start: each missing or malformed
-//! variable is named.
+//! variable is named. The response policy is not among them: it is read from the journal
+//! (crate::policy), so that it can be changed without a deploy.
 
 use crate::error::StepError;
+use crate::policy::{PolicyRefused, DEFAULT_POLICY};
 use cwq_domain::response_policy::ResponsePolicy;
-
-/// The built-in response policy, used when `CWQ_POLICY` is empty.
-pub const DEFAULT_POLICY: &str = include_str!("../../../policy/default.toml");
 
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// `CWQ_CORE_NETWORK_ID`.
     pub core_network_id: String,
-    /// `CWQ_POLICY`: the response policy's TOML text (default: policy/default.toml).
+    /// `CWQ_TAG_KEY`: the one tag key (besides `cwq:applied`) the stack's IAM policy lets cwq
+    /// change; a response policy must tag with it (default `quarantine`).
+    pub tag_key: String,
+    /// The response policy in use, and its version (journaled with every decision).
     pub policy: ResponsePolicy,
+    pub policy_version: String,
+    /// Set when no usable policy is known: the steps that need one refuse to run.
+    pub policy_refused: Option<PolicyRefused>,
+    /// `CWQ_POLICY_REFRESH_SECONDS`: how old the policy read from the journal may be (60).
+    pub policy_refresh_seconds: u32,
     /// `CWQ_ACCEPT_PENDING_TAGS`: accept a PENDING_TAG_ACCEPTANCE as core network owner.
     pub accept_pending_tags: bool,
     /// `CWQ_VERIFY_INTERVAL_SECONDS`: the first wait for Cloud WAN (default 5).
@@ -22,6 +29,9 @@ pub struct Settings {
     /// `CWQ_RECONCILE_TIMEOUT_SECONDS`: how long a change may take before the containment
     /// that asked for it is given up (default 1800: Cloud WAN moves take minutes).
     pub reconcile_timeout_seconds: u32,
+    /// `CWQ_SWEEP_BUDGET_SECONDS`: how long a sweep starts new checks (default 40, within
+    /// the sweep function's 60-second timeout).
+    pub sweep_budget_seconds: u32,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -40,19 +50,58 @@ fn number(name: &str, default: u32) -> Result<u32, StepError> {
 }
 
 impl Settings {
-    pub fn from_env() -> Result<Self, StepError> {
-        let policy_text = var("CWQ_POLICY").unwrap_or_else(|| DEFAULT_POLICY.to_string());
-        let policy = ResponsePolicy::from_toml(&policy_text)
-            .map_err(|e| StepError::Configuration(format!("CWQ_POLICY: {e}")))?;
-        let first = number("CWQ_VERIFY_INTERVAL_SECONDS", 5)?.max(1);
-        Ok(Self {
-            core_network_id: required("CWQ_CORE_NETWORK_ID")?,
+    /// The settings with `policy` (the built-in default until the journal is read).
+    pub fn new(core_network_id: &str, policy: ResponsePolicy, policy_version: &str) -> Self {
+        Self {
+            core_network_id: core_network_id.to_string(),
+            tag_key: policy.tags.key.clone(),
             policy,
-            accept_pending_tags: var("CWQ_ACCEPT_PENDING_TAGS").is_some_and(|v| v == "true"),
-            wait_first_seconds: first,
-            wait_max_seconds: number("CWQ_VERIFY_MAX_INTERVAL_SECONDS", 60)?.max(first),
-            reconcile_timeout_seconds: number("CWQ_RECONCILE_TIMEOUT_SECONDS", 1800)?.max(1),
-        })
+            policy_version: policy_version.to_string(),
+            policy_refused: None,
+            policy_refresh_seconds: 60,
+            accept_pending_tags: false,
+            wait_first_seconds: 5,
+            wait_max_seconds: 60,
+            reconcile_timeout_seconds: 1800,
+            sweep_budget_seconds: 40,
+        }
+    }
+
+    pub fn from_env() -> Result<Self, StepError> {
+        let default = ResponsePolicy::from_toml(DEFAULT_POLICY)
+            .map_err(|e| StepError::Configuration(format!("the built-in policy: {e}")))?;
+        let mut settings = Self::new(
+            &required("CWQ_CORE_NETWORK_ID")?,
+            default,
+            &ResponsePolicy::version_of(DEFAULT_POLICY),
+        );
+        settings.tag_key = var("CWQ_TAG_KEY").unwrap_or(settings.tag_key);
+        settings.policy_refresh_seconds = number("CWQ_POLICY_REFRESH_SECONDS", 60)?;
+        settings.accept_pending_tags = var("CWQ_ACCEPT_PENDING_TAGS").is_some_and(|v| v == "true");
+        settings.wait_first_seconds = number("CWQ_VERIFY_INTERVAL_SECONDS", 5)?.max(1);
+        settings.wait_max_seconds =
+            number("CWQ_VERIFY_MAX_INTERVAL_SECONDS", 60)?.max(settings.wait_first_seconds);
+        settings.reconcile_timeout_seconds = number("CWQ_RECONCILE_TIMEOUT_SECONDS", 1800)?.max(1);
+        settings.sweep_budget_seconds = number("CWQ_SWEEP_BUDGET_SECONDS", 40)?.max(1);
+        Ok(settings)
+    }
+
+    /// These settings running `policy`.
+    pub fn with_policy(&self, version: String, policy: ResponsePolicy) -> Self {
+        Self {
+            policy,
+            policy_version: version,
+            policy_refused: None,
+            ..self.clone()
+        }
+    }
+
+    /// These settings with no usable policy.
+    pub fn refusing(&self, refused: PolicyRefused) -> Self {
+        Self {
+            policy_refused: Some(refused),
+            ..self.clone()
+        }
     }
 
     /// The wait before the `attempt`th check (from 0): doubling from the first to the cap.

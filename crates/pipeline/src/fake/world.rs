@@ -8,6 +8,7 @@ use crate::audit::AuditEntry;
 use crate::contract::ReleaseRequest;
 use crate::error::PortError;
 use crate::events::OutcomeEvent;
+use crate::policy::StoredPolicy;
 use crate::ports::{
     Clock, CloudWan, Events, Executions, Journal, LiveAttachment, SnapshotRequest, Started, Tags, Workloads,
 };
@@ -101,6 +102,9 @@ pub struct WorldState {
     pub network_calls: Vec<(String, String)>,
     pub items: BTreeMap<String, AttachmentItem>,
     pub ledger: BudgetLedger,
+    /// The applied response policy, and every one applied before.
+    pub response_policy: Option<StoredPolicy>,
+    pub response_policies: Vec<StoredPolicy>,
     pub audit: Vec<AuditEntry>,
     pub sightings: BTreeSet<(String, String)>,
     pub outcomes: BTreeMap<String, OutcomeEvent>,
@@ -562,6 +566,24 @@ impl Journal for World {
         let ledger = self.state().ledger.clone();
         self.leave(call);
         Ok(ledger)
+    }
+
+    async fn active_policy(&self) -> Result<Option<StoredPolicy>, PortError> {
+        let call = self.enter("journal", "GetItem", false).await?;
+        let policy = self.state().response_policy.clone();
+        self.leave(call);
+        Ok(policy)
+    }
+
+    async fn apply_policy(&self, policy: &StoredPolicy) -> Result<(), PortError> {
+        let call = self.enter("journal", "PutItem", true).await?;
+        {
+            let mut s = self.state();
+            s.response_policies.push(policy.clone());
+            s.response_policy = Some(policy.clone());
+        }
+        self.leave(call);
+        Ok(())
     }
 
     async fn live_items(&self) -> Result<Vec<AttachmentItem>, PortError> {

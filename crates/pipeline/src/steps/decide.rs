@@ -64,6 +64,7 @@ pub async fn decide(p: &Ports, mut incident: Incident) -> Result<Incident, StepE
                 reason: decision.reason.clone(),
                 segment: decision.segment.clone(),
                 until: decision.until,
+                policy_version: p.settings.policy_version.clone(),
             },
         ));
         if let Some(added) = added {

@@ -61,6 +61,11 @@ impl Step {
         }
     }
 
+    /// Whether the step reads the response policy (the others run without one).
+    pub fn uses_policy(self) -> bool {
+        !matches!(self, Self::Snapshot | Self::Outcome)
+    }
+
     /// The step whose function an ASL `Resource` placeholder names.
     pub fn from_placeholder(resource: &str) -> Option<Self> {
         let stem = resource.strip_prefix("${")?.strip_suffix("FunctionArn}")?;

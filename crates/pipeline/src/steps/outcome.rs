@@ -165,7 +165,9 @@ fn quarantine_outcome(
         Some(e) => format!(
             "interrupted by {}: {}; every demand it wrote stands, and the sweep finishes the containment",
             e.error,
-            e.cause.as_deref().unwrap_or("no cause given")
+            Some(e.message())
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| "no cause given".into())
         ),
         None if legs.is_empty() => format!(
             "no VPC to act on: {}",
@@ -268,7 +270,7 @@ async fn release_outcome(
         (Some(e), _) => format!(
             "interrupted by {}: {}; the sweep finishes it",
             e.error,
-            e.cause.as_deref().unwrap_or("")
+            e.message()
         ),
         (None, EventKind::QuarantineSuperseded) => {
             "none of the demands it was asked to remove was left".into()
@@ -341,7 +343,7 @@ fn refused(
     let not_applicable = error.as_ref().is_some_and(|e| e.error == "NotApplicable");
     let reason = error.as_ref().map_or_else(
         || "the execution ended before it knew what to act on".to_string(),
-        |e| format!("{}: {}", e.error, e.cause.as_deref().unwrap_or("")),
+        |e| format!("{}: {}", e.error, e.message()),
     );
     OutcomeEvent {
         id: execution_name(execution_arn),

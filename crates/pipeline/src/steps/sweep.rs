@@ -6,7 +6,9 @@
 //!   the drift is reported (a stricter value an operator set by hand is left as it is).
 //!
 //! Executions are named after the attachment and the generation of its demands, so a second
-//! sweep starts nothing new while the first one's execution runs.
+//! sweep starts nothing new while the first one's execution runs. Items are checked
+//! [`SWEEP_CONCURRENCY`] at a time within `CWQ_SWEEP_BUDGET_SECONDS`; what is left waits for
+//! the next sweep (docs/benchmarks.md, "The sweep at scale").
 
 use crate::audit::{AuditEntry, AuditEvent};
 use crate::contract::{ReleaseReason, ReleaseRequest};
@@ -15,6 +17,7 @@ use crate::events::{EventKind, LegReport, OutcomeEvent};
 use crate::ports::{Ports, Started};
 use crate::steps::reconcile::concerned;
 use cwq_domain::lifecycle::{AttachmentItem, Demand, Ladder, Repair, RepairReason, Required, MARKER_KEY};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -27,23 +30,99 @@ pub struct SweepReport {
     pub repairs: Vec<String>,
     /// Items whose sweep failed (each counted, none stopping the others).
     pub failures: Vec<String>,
+    /// Items left for the next sweep because this one's time was spent.
+    #[serde(default)]
+    pub deferred: usize,
 }
 
+impl SweepReport {
+    fn merge(&mut self, other: SweepReport) {
+        self.expiries.extend(other.expiries);
+        self.repairs.extend(other.repairs);
+        self.failures.extend(other.failures);
+    }
+}
+
+/// How many items are checked at once: most of a check is waiting for Network Manager.
+pub const SWEEP_CONCURRENCY: usize = 16;
+
 pub async fn sweep(p: &Ports) -> Result<SweepReport, StepError> {
-    let now = p.now();
-    let items = p.journal.live_items().await?;
+    let started = p.now();
+    let budget = time::Duration::seconds(p.settings.sweep_budget_seconds.into());
+    let items = in_sweep_order(p.journal.live_items().await?, started);
     let mut report = SweepReport {
         examined: items.len(),
         ..SweepReport::default()
     };
-    for item in &items {
-        if let Err(error) = sweep_item(p, item, now, &mut report).await {
-            let attachment = &item.attachment.attachment_id;
-            tracing::warn!(outcome = "SweepItemFailed", %attachment, %error, "sweep of one item failed");
-            report.failures.push(format!("{attachment}: {error}"));
+    // Each item in isolation, several at once, none started once the time is spent (the
+    // function's timeout must not cut a check in half): those wait for the next sweep.
+    let outcomes: Vec<Option<SweepReport>> = futures::stream::iter(items)
+        .map(|listed| async move {
+            if p.now() - started >= budget {
+                return None;
+            }
+            Some(sweep_one(p, listed, started).await)
+        })
+        .buffer_unordered(SWEEP_CONCURRENCY)
+        .collect()
+        .await;
+    for outcome in outcomes {
+        match outcome {
+            Some(one) => report.merge(one),
+            None => report.deferred += 1,
         }
     }
+    if report.deferred > 0 {
+        tracing::warn!(
+            outcome = "SweepDeferred",
+            deferred = report.deferred,
+            examined = report.examined,
+            "the sweep's time was spent; the rest waits for the next sweep"
+        );
+    }
     Ok(report)
+}
+
+/// What needs an execution first (expired, unconverged, closed), then the held items'
+/// drift checks, starting at a point that moves every minute, so that when a sweep's time runs
+/// out before the end, the next sweeps check the others.
+fn in_sweep_order(mut items: Vec<AttachmentItem>, now: OffsetDateTime) -> Vec<AttachmentItem> {
+    items.sort_by(|a, b| a.attachment.attachment_id.cmp(&b.attachment.attachment_id));
+    let (mut urgent, held): (Vec<_>, Vec<_>) = items.into_iter().partition(|i| needs_a_look(i, now));
+    if !held.is_empty() {
+        let start = (now.unix_timestamp() / 60).unsigned_abs() as usize * 7919 % held.len();
+        urgent.extend(held[start..].iter().chain(&held[..start]).cloned());
+    }
+    urgent
+}
+
+/// One listed item: read again when it looks like it needs something, then swept.
+async fn sweep_one(p: &Ports, listed: AttachmentItem, now: OffsetDateTime) -> SweepReport {
+    let mut report = SweepReport::default();
+    let attachment = listed.attachment.attachment_id.clone();
+    // The index is eventually consistent: an item that looks like it needs something is read
+    // again, consistently, before anything is started or reported for it.
+    let fresh = match needs_a_look(&listed, now) {
+        true => p.journal.item(&attachment).await.map(|i| i.unwrap_or(listed)),
+        false => Ok(listed),
+    };
+    let result = match fresh {
+        Ok(item) => sweep_item(p, &item, now, &mut report).await,
+        Err(error) => Err(error.into()),
+    };
+    if let Err(error) = result {
+        // Read by the stack's SweepItemFailed metric and alarm.
+        tracing::warn!(outcome = "SweepItemFailed", %attachment, %error, "sweep of one item failed");
+        report.failures.push(format!("{attachment}: {error}"));
+    }
+    report
+}
+
+/// Whether the listed item may need an execution: unconverged, or a demand expired, or an
+/// episode closed (its marker may be left). Held, converged items are checked for drift on
+/// Cloud WAN itself.
+fn needs_a_look(item: &AttachmentItem, now: OffsetDateTime) -> bool {
+    !item.is_reconciled() || item.open_episode().is_none() || item.demands.iter().any(|d| d.expired(now))
 }
 
 async fn sweep_item(

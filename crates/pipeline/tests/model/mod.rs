@@ -9,7 +9,7 @@ use cwq_domain::response_policy::ResponsePolicy;
 use cwq_domain::CoreNetworkPolicy;
 use cwq_pipeline::contract::{ReleaseReason, ReleaseRequest};
 use cwq_pipeline::events::EventKind;
-use cwq_pipeline::fake::asl::{Ended, Interpreter};
+use cwq_pipeline::fake::asl::{Ended, Interpreter, Resume};
 use cwq_pipeline::fake::sim::{RunEnd, Sim};
 use cwq_pipeline::fake::world::{BoxFuture, Call, Chaos, CloudWanBehaviour, World, OWNER};
 use cwq_pipeline::ports::{Ports, Tags};
@@ -155,14 +155,11 @@ pub fn model_policy() -> ResponsePolicy {
 }
 
 pub fn model_settings(policy: ResponsePolicy) -> Settings {
-    Settings {
-        core_network_id: CORE.into(),
-        policy,
-        accept_pending_tags: false,
-        wait_first_seconds: 5,
-        wait_max_seconds: 60,
-        reconcile_timeout_seconds: 600,
-    }
+    let mut settings = Settings::new(CORE, policy, "model");
+    settings.reconcile_timeout_seconds = 600;
+    // The model's sweeps finish: a deferred item is its own, separately tested behaviour.
+    settings.sweep_budget_seconds = 86_400;
+    settings
 }
 
 impl Model {
@@ -271,7 +268,7 @@ impl Model {
         machine: &'static str,
         input: Value,
         incident: Option<String>,
-        from: Option<String>,
+        from: Option<Resume>,
     ) {
         self.runner()
             .run_execution(delay, arn, machine, input, incident, from);
@@ -334,8 +331,8 @@ impl Model {
                 );
             }
             for e in old {
-                if let Some(Ended::Failed { state, input, .. }) = e.ended {
-                    runner.run_execution(0.0, e.arn, "release", input, None, Some(state));
+                if let Some(Ended::Failed(failure)) = e.ended {
+                    runner.run_execution(0.0, e.arn, "release", Value::Null, None, Some(*failure.resume));
                     break;
                 }
             }
@@ -475,9 +472,9 @@ impl Model {
             let kinds: BTreeSet<String> = outcomes.iter().map(|p| format!("{:?}", p.kind)).collect();
             if ids.len() != 1 || kinds.len() != 1 {
                 let ended = match &e.ended {
-                    Some(Ended::Failed {
-                        error, cause, state, ..
-                    }) => format!("failed at {state}: {error}: {cause}"),
+                    Some(Ended::Failed(f)) => {
+                        format!("failed at {}: {}: {}", f.resume.state, f.error, f.cause)
+                    }
                     other => format!("{:?}", other.as_ref().map(|_| "succeeded")),
                 };
                 self.violation(format!(
@@ -559,7 +556,7 @@ impl Model {
         println!("--- executions");
         for e in self.executions.lock().unwrap().iter() {
             let ended = match &e.ended {
-                Some(Ended::Failed { error, state, .. }) => format!("failed at {state}: {error}"),
+                Some(Ended::Failed(f)) => format!("failed at {}: {}", f.resume.state, f.error),
                 Some(Ended::Succeeded(_)) => "succeeded".into(),
                 None => "running".into(),
             };
@@ -602,7 +599,7 @@ impl Runner {
         machine: &'static str,
         input: Value,
         incident: Option<String>,
-        from: Option<String>,
+        from: Option<Resume>,
     ) {
         let definition = if machine == "quarantine" {
             self.quarantine.clone()
@@ -622,10 +619,10 @@ impl Runner {
                 });
             }
             this.world.set_running(&arn, true);
-            let ended = this
-                .interpreter
-                .execute(&definition, &arn, input, from.as_deref())
-                .await;
+            let ended = match from {
+                Some(from) => this.interpreter.redrive(&definition, &arn, from).await,
+                None => this.interpreter.execute(&definition, &arn, input).await,
+            };
             this.world.set_running(&arn, false);
             record_end(&this.executions, &arn, ended);
         });
