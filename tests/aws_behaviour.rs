@@ -10,6 +10,7 @@ mod common;
 
 use common::{finding, repo, text, Cloud, OVERLAY_CORE};
 use cwq_localcloud::control::aws_json;
+use cwq_pipeline::audit::AuditEvent;
 use cwq_pipeline::events::EventKind;
 use serde_json::{json, Value};
 
@@ -69,6 +70,21 @@ async fn a_finding_that_cannot_start_an_execution_is_dead_lettered_not_dropped()
         .as_str()
         .unwrap()
         .ends_with(":rule/cwq-guardduty"));
+
+    // The runbook's re-drive: the body is the event as the rule would have delivered it, so
+    // an execution started with it decides on the finding (here: it joins the quarantine).
+    cloud.clear_faults();
+    let status = cloud.run("quarantine", "undelivered-dlq2", &body).await;
+    assert!(status.starts_with("SUCCEEDED"), "{status}");
+    let decided: Vec<String> = cloud
+        .audit()
+        .await
+        .into_iter()
+        .filter(|e| matches!(e.event, AuditEvent::Decided { .. }))
+        .map(|e| e.incident_id)
+        .collect();
+    assert_eq!(decided.len(), 2, "{decided:?}");
+    assert!(decided.iter().any(|id| id.contains("dlq2")), "{decided:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -277,6 +277,44 @@ fn invalid_input_exits_2_with_the_reason_on_stderr() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Some finding fields are chosen by an attacker: a terminal escape sequence in one is refused
+/// with a named error, and the error shows it escaped, never obeyed by the operator's terminal.
+#[test]
+fn a_finding_carrying_a_terminal_escape_is_refused_and_shown_escaped() {
+    let dir = std::env::temp_dir().join(format!("cwq-simulate-escape-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let event = std::fs::read_to_string(format!("{}/{BITCOIN}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let hostile = dir.join("escape.json");
+    std::fs::write(
+        &hostile,
+        event.replace(
+            "CryptoCurrency:EC2/BitcoinTool.B!DNS",
+            "CryptoCurrency:EC2/X\\u001b]0;pwned\\u0007",
+        ),
+    )
+    .unwrap();
+    let out = cwq(&[
+        "simulate",
+        hostile.to_str().unwrap(),
+        "--policy",
+        DEFAULT_POLICY,
+        "--core-network-policy",
+        OVERLAY_CORE,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("InvalidFindingType"), "{stderr}");
+    assert!(
+        stderr.contains("\\u{1b}"),
+        "the escape is shown escaped: {stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains('\u{7}'),
+        "{stderr:?}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn help_documents_the_exit_codes() {
     let out = cwq(&["--help"]);

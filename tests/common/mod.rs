@@ -344,18 +344,20 @@ impl Cloud {
         found.await.clone()
     }
 
-    /// Attaches the spoke's VPC with `tags` and waits until Cloud WAN has placed it.
-    pub async fn attach(&self, spoke: &mut Spoke, tags: &[(&str, &str)]) {
-        let nm = self.network_manager();
-        let vpc_arn = format!("arn:aws:ec2:{REGION}:{}:vpc/{}", spoke.account, spoke.vpc_id);
-        let mut create = nm
+    /// Creates a VPC attachment on the core network with `tags`; its id.
+    pub async fn create_attachment(
+        &self,
+        account: &str,
+        vpc_id: &str,
+        subnet_id: &str,
+        tags: &[(&str, &str)],
+    ) -> String {
+        let mut create = self
+            .network_manager()
             .create_vpc_attachment()
             .core_network_id(&self.core_network_id)
-            .vpc_arn(&vpc_arn)
-            .subnet_arns(format!(
-                "arn:aws:ec2:{REGION}:{}:subnet/{}",
-                spoke.account, spoke.subnet_id
-            ));
+            .vpc_arn(format!("arn:aws:ec2:{REGION}:{account}:vpc/{vpc_id}"))
+            .subnet_arns(format!("arn:aws:ec2:{REGION}:{account}:subnet/{subnet_id}"));
         for (k, v) in tags {
             create = create.tags(
                 aws_sdk_networkmanager::types::Tag::builder()
@@ -365,14 +367,21 @@ impl Cloud {
             );
         }
         let created = create.send().await.unwrap();
-        spoke.attachment_id = created
+        created
             .vpc_attachment()
             .unwrap()
             .attachment()
             .unwrap()
             .attachment_id()
             .unwrap()
-            .to_string();
+            .to_string()
+    }
+
+    /// Attaches the spoke's VPC with `tags` and waits until Cloud WAN has placed it.
+    pub async fn attach(&self, spoke: &mut Spoke, tags: &[(&str, &str)]) {
+        spoke.attachment_id = self
+            .create_attachment(&spoke.account, &spoke.vpc_id, &spoke.subnet_id, tags)
+            .await;
         for _ in 0..100 {
             if self.attachment(spoke).await.0 == "AVAILABLE" {
                 break;

@@ -32,6 +32,10 @@ pub struct Settings {
     /// `CWQ_SWEEP_BUDGET_SECONDS`: how long a sweep starts new checks (default 40, within
     /// the sweep function's 60-second timeout).
     pub sweep_budget_seconds: u32,
+    /// `CWQ_SWEEP_CONCURRENCY`: how many items a sweep checks at once (default 16). Network
+    /// Manager's request rate limit is not documented (docs/aws-behaviour.md): lower it if the
+    /// sweep's checks are throttled.
+    pub sweep_concurrency: usize,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -64,6 +68,7 @@ impl Settings {
             wait_max_seconds: 60,
             reconcile_timeout_seconds: 1800,
             sweep_budget_seconds: 40,
+            sweep_concurrency: 16,
         }
     }
 
@@ -83,6 +88,7 @@ impl Settings {
             number("CWQ_VERIFY_MAX_INTERVAL_SECONDS", 60)?.max(settings.wait_first_seconds);
         settings.reconcile_timeout_seconds = number("CWQ_RECONCILE_TIMEOUT_SECONDS", 1800)?.max(1);
         settings.sweep_budget_seconds = number("CWQ_SWEEP_BUDGET_SECONDS", 40)?.max(1);
+        settings.sweep_concurrency = number("CWQ_SWEEP_CONCURRENCY", 16)?.max(1) as usize;
         Ok(settings)
     }
 

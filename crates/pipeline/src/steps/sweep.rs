@@ -7,7 +7,7 @@
 //!
 //! Executions are named after the attachment and the generation of its demands, so a second
 //! sweep starts nothing new while the first one's execution runs. Items are checked
-//! [`SWEEP_CONCURRENCY`] at a time within `CWQ_SWEEP_BUDGET_SECONDS`; what is left waits for
+//! `CWQ_SWEEP_CONCURRENCY` at a time within `CWQ_SWEEP_BUDGET_SECONDS`; what is left waits for
 //! the next sweep (docs/benchmarks.md, "The sweep at scale").
 
 use crate::audit::{AuditEntry, AuditEvent};
@@ -43,9 +43,6 @@ impl SweepReport {
     }
 }
 
-/// How many items are checked at once: most of a check is waiting for Network Manager.
-pub const SWEEP_CONCURRENCY: usize = 16;
-
 pub async fn sweep(p: &Ports) -> Result<SweepReport, StepError> {
     let started = p.now();
     let budget = time::Duration::seconds(p.settings.sweep_budget_seconds.into());
@@ -63,7 +60,8 @@ pub async fn sweep(p: &Ports) -> Result<SweepReport, StepError> {
             }
             Some(sweep_one(p, listed, started).await)
         })
-        .buffer_unordered(SWEEP_CONCURRENCY)
+        // Most of a check is waiting for Network Manager.
+        .buffer_unordered(p.settings.sweep_concurrency)
         .collect()
         .await;
     for outcome in outcomes {

@@ -1,0 +1,171 @@
+//! The sweep at scale, for docs/benchmarks.md (`scripts/bench-sweep` runs this and writes the
+//! figures there): 10,000 live quarantines and 100,000 other journal items on the local cloud,
+//! Network Manager answering each ListTagsForResource in 50 ms, the real sweep function run
+//! by its schedule with its template's timeout. Figures, never assertions.
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::{finding, Cloud, OVERLAY_CORE, OWNER};
+use cwq_domain::lifecycle::AttachmentItem;
+use cwq_localcloud::control::admin;
+use cwq_pipeline::audit::{AuditEntry, AuditEvent};
+use cwq_pipeline::ports::Journal;
+use futures::StreamExt;
+use serde_json::{json, Value};
+use std::time::Instant;
+
+const LIVE: usize = 10_000;
+const OTHER_ITEMS: usize = 100_000;
+const NM_LATENCY_MS: u64 = 50;
+
+fn count(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let setup = Instant::now();
+    let cloud = Cloud::start("sweep-bench", OVERLAY_CORE, None, &[]).await;
+    // One real quarantine: its journal item is the template of the others.
+    let real = cloud.own_account_spoke("10.1.0.0/16", &[("domain", "hub")]).await;
+    let mut event = finding("bitcoin-tool-high", &real, "bench", None, None);
+    event["detail"]["accountId"] = json!(OWNER);
+    let report = cloud.inject(&event);
+    assert!(report.contains("SUCCEEDED"), "{report}");
+    let template = serde_json::to_value(cloud.item(&real.attachment_id).await.unwrap()).unwrap();
+    cloud.settings(json!({"transition_delay_ms": 0, "conflict_during_transition": false}));
+
+    // 10,000 contained attachments, as the real one is: cwq's tag and marker on each.
+    let tags = cloud.attachment(&real).await.2;
+    let tags: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let ids: Vec<String> = futures::stream::iter(0..LIVE)
+        .map(|n| {
+            let (cloud, tags) = (&cloud, &tags);
+            async move {
+                let (vpc, subnet) = (format!("vpc-{n:017x}"), format!("subnet-{n:017x}"));
+                cloud.create_attachment(OWNER, &vpc, &subnet, tags).await
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let journal = cloud.journal();
+    futures::stream::iter(ids.iter().enumerate())
+        .map(|(n, id)| {
+            let mut doc: Value = template.clone();
+            doc["attachment"]["attachment_id"] = json!(id);
+            doc["attachment"]["vpc_id"] = json!(format!("vpc-{n:017x}"));
+            doc["version"] = json!(0);
+            let item: AttachmentItem = serde_json::from_value(doc).unwrap();
+            let journal = journal.clone();
+            async move { journal.put_item(&item).await.unwrap() }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
+    // 100,000 other items: incidents' audit trails (the journal's history).
+    let at = time::OffsetDateTime::now_utc();
+    futures::stream::iter(0..OTHER_ITEMS / 25)
+        .map(|batch| {
+            let journal = journal.clone();
+            async move {
+                let entries: Vec<AuditEntry> = (0..25)
+                    .map(|i| AuditEntry {
+                        incident_id: format!("bench-{batch}"),
+                        at: at + time::Duration::milliseconds(i),
+                        execution_arn: None,
+                        event: AuditEvent::Superseded {
+                            attachment_id: format!("attachment-bench-{batch}-{i}"),
+                        },
+                    })
+                    .collect();
+                journal.record(&entries).await.unwrap();
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    let setup = setup.elapsed();
+    // The sweep's first call, alone: the live index, every page.
+    let listing = Instant::now();
+    let listed = journal.live_items().await.unwrap().len();
+    let listing = listing.elapsed();
+
+    // Network Manager's control plane answers in tens of milliseconds.
+    cloud.fault(&[
+        "--service",
+        "networkmanager",
+        "--operation",
+        "ListTagsForResource",
+        "--latency-ms",
+        &NM_LATENCY_MS.to_string(),
+    ]);
+    let functions = admin(&cloud.endpoint, "GET", "functions", None).await.unwrap();
+    let config = functions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["config"]["name"] == "cwq-SweepFunction")
+        .unwrap()["config"]
+        .clone();
+    println!(
+        "{} live quarantines (each a contained attachment on the Cloud WAN emulator) and {} other journal items \
+         (audit entries) on the local cloud; ListTagsForResource answers in {NM_LATENCY_MS} ms; the sweep function \
+         as the template deploys it: timeout {} s, {} MB, `CWQ_SWEEP_BUDGET_SECONDS` {}, {} checks at once. \
+         Setup took {:.0} s. Debug build (the test suite's), so times and memory are upper bounds. \
+         Listing the live index alone (from the benchmark, {} items): {:.1} s.\n",
+        count(LIVE),
+        count(OTHER_ITEMS),
+        config["timeout_seconds"],
+        config["memory_mb"],
+        config["environment"]["CWQ_SWEEP_BUDGET_SECONDS"].as_str().unwrap_or("40"),
+        config["environment"]["CWQ_SWEEP_CONCURRENCY"].as_str().unwrap_or("16"),
+        setup.as_secs_f64(),
+        count(listed),
+        listing.as_secs_f64()
+    );
+    println!("| run | examined | checked | deferred | failures | repairs | duration | peak RSS |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for run in 1..=3 {
+        let started = Instant::now();
+        let out = cloud.sweep();
+        let took = started.elapsed().as_secs_f64();
+        let reported: Value = serde_json::from_str(out.trim()).unwrap_or_else(|_| json!({"raw": out}));
+        let functions = admin(&cloud.endpoint, "GET", "functions", None).await.unwrap();
+        let stats = functions
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["config"]["name"] == "cwq-SweepFunction")
+            .unwrap()["stats"]
+            .clone();
+        let examined = reported["result"]["examined"].as_u64().unwrap_or(0);
+        let deferred = reported["result"]["deferred"].as_u64().unwrap_or(0);
+        println!(
+            "| {run} | {} | {} | {} | {} | {} | {took:.1} s | {:.0} MiB |",
+            count(examined as usize),
+            count((examined - deferred) as usize),
+            count(deferred as usize),
+            reported["result"]["failures"].as_array().map_or(0, Vec::len),
+            reported["result"]["repairs"].as_array().map_or(0, Vec::len),
+            stats["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0
+        );
+        if reported.get("raw").is_some() {
+            let log = std::fs::read_to_string(cloud.state_dir.join("logs/cwq-SweepFunction.log"))
+                .unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(3).collect();
+            eprintln!("run {run} answered: {out}\nsweep log: {tail:#?}");
+        }
+    }
+    println!();
+}
