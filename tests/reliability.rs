@@ -415,6 +415,25 @@ async fn the_blast_radius_budget_stops_the_fourth_move_and_says_so() {
         .filter(|e| e.kind == EventKind::QuarantineFailed && e.legs[0].result == "BudgetExceeded")
         .collect();
     assert_eq!(failures.len(), 2, "two Quarantine Failed events: {failures:#?}");
+
+    // The stack's alarms see it: its metric filters count these lines of the functions' JSON
+    // logs, and every line names its incident, attachment and execution.
+    let budget = cloud.metric_filter_matches("BudgetExceededMetric");
+    assert_eq!(budget.len(), 2, "{}", cloud.logs());
+    for line in &budget {
+        for field in ["incident", "attachment", "execution"] {
+            assert!(line["span"][field].is_string(), "{field} in {line}");
+        }
+        assert_eq!(line["level"], "WARN", "{line}");
+    }
+    let applied = cloud.metric_filter_matches("AppliedMetric");
+    assert_eq!(applied.len(), 3, "{}", cloud.logs());
+    for line in &applied {
+        let seconds = line["fields"]["time_to_contain_seconds"].as_f64();
+        assert!(seconds.is_some_and(|s| s >= 0.0), "TimeToContain reads {line}");
+        assert!(line["span"]["execution"].is_string(), "{line}");
+    }
+    assert_eq!(cloud.metric_filter_matches("FailedMetric").len(), 2);
 }
 
 /// A fixture as an EventBridge event; EC2 findings are pointed at the spoke's instance.

@@ -638,6 +638,20 @@ pub async fn deploy(endpoint: &str, options: &DeployOptions) -> Result<Deploymen
                         "{logical}: its environment variables are {size} bytes; Lambda allows {MAX_ENVIRONMENT_BYTES} in total"
                     )));
                 }
+                // Lambda tells the runtime the function's LoggingConfig through these (outside
+                // the 4 KB): with JSON, each log line is the JSON object the metric filters read.
+                let logging = match properties["LoggingConfig"].is_object() {
+                    true => properties["LoggingConfig"].clone(),
+                    false => resolver.resolve(&globals["LoggingConfig"])?,
+                };
+                for (key, variable) in [
+                    ("LogFormat", "AWS_LAMBDA_LOG_FORMAT"),
+                    ("ApplicationLogLevel", "AWS_LAMBDA_LOG_LEVEL"),
+                ] {
+                    if let Some(value) = logging[key].as_str() {
+                        environment.insert(variable.to_string(), value.to_string());
+                    }
+                }
                 let number = |key: &str, default: u64| {
                     properties[key]
                         .as_u64()

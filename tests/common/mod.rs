@@ -444,6 +444,38 @@ impl Cloud {
         report
     }
 
+    /// The log lines the stack's metric filter `filter` (its logical id in template.yaml) counts:
+    /// the lines of its log group's function (JSON, as `LoggingConfig: {LogFormat: JSON}` makes
+    /// them) whose `$.fields.<name>` equals the pattern's value.
+    pub fn metric_filter_matches(&self, filter: &str) -> Vec<Value> {
+        let template = cwq_localcloud::deploy::load_template(&repo("template.yaml")).unwrap();
+        let resources = &template["Resources"];
+        let properties = &resources[filter]["Properties"];
+        let group = properties["LogGroupName"]["Ref"].as_str().unwrap();
+        let group_name = resources[group]["Properties"]["LogGroupName"]["Fn::Sub"]
+            .as_str()
+            .unwrap();
+        let function = group_name
+            .strip_prefix("/aws/lambda/${")
+            .and_then(|f| f.strip_suffix('}'))
+            .unwrap();
+        // Only the form the template uses: `{ $.fields.NAME = "VALUE" }`.
+        let pattern = properties["FilterPattern"].as_str().unwrap();
+        let (path, value) = pattern
+            .strip_prefix("{ $.")
+            .and_then(|p| p.strip_suffix(" }"))
+            .and_then(|p| p.split_once(" = "))
+            .unwrap_or_else(|| panic!("{filter}: a filter pattern this helper cannot read: {pattern}"));
+        let pointer = format!("/{}", path.replace('.', "/"));
+        let value = value.trim_matches('"');
+        let log = std::fs::read_to_string(self.state_dir.join(format!("logs/cwq-{function}.log")))
+            .unwrap_or_default();
+        log.lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|line| line.pointer(&pointer).and_then(Value::as_str) == Some(value))
+            .collect()
+    }
+
     /// Every function's log, for a failure's message.
     pub fn logs(&self) -> String {
         let mut all = String::new();

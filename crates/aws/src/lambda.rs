@@ -9,6 +9,31 @@ use serde_json::Value;
 use std::sync::Arc;
 use tracing::Instrument;
 
+/// One JSON object per line (`fields`, `span`, `level`), which the stack's metric filters read,
+/// unless the function's LoggingConfig says Text (docs/aws-behaviour.md, "Lambda logs"): the
+/// runtime's default is text whenever Lambda does not say JSON. The level: AWS_LAMBDA_LOG_LEVEL,
+/// else RUST_LOG, else INFO.
+fn init_logs() {
+    use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+    let text = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("text"));
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .and_then(|l| l.parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    let filter = EnvFilter::builder()
+        .with_default_directive(level.into())
+        .from_env_lossy();
+    let logs = tracing_subscriber::fmt()
+        .with_target(false)
+        .without_time()
+        .with_env_filter(filter);
+    match text {
+        true => logs.init(),
+        false => logs.json().init(),
+    }
+}
+
 /// A step's error at the Lambda boundary: `error_type` is the name the ASL retries or catches.
 #[derive(Debug)]
 pub struct LambdaError(pub StepError);
@@ -23,7 +48,7 @@ impl From<LambdaError> for Diagnostic {
 }
 
 pub async fn run(step: Step) -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    init_logs();
     let settings = Settings::from_env()?;
     let resources = crate::Resources::from_env()?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
@@ -31,7 +56,9 @@ pub async fn run(step: Step) -> Result<(), lambda_runtime::Error> {
     let base = Arc::new(crate::ports(&sdk, &resources, settings));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let (base, policies) = (base.clone(), policies.clone());
-        let span = tracing::info_span!("step", step = step.name(), request = %event.context.request_id);
+        // incident, attachment and execution: recorded by Step::handle once the input is read.
+        let span = tracing::info_span!("step", step = step.name(), request = %event.context.request_id,
+            incident = tracing::field::Empty, attachment = tracing::field::Empty, execution = tracing::field::Empty);
         async move {
             let ports = match step.uses_policy() {
                 true => policies.ports(&base).await.map_err(LambdaError)?,

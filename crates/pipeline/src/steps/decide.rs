@@ -70,10 +70,17 @@ pub async fn decide(p: &Ports, mut incident: Incident) -> Result<Incident, StepE
         if let Some(added) = added {
             audit.push(entry(&incident, now, added));
         }
-        if decision.verdict.is_refusal() {
-            // Read by the stack's metric filters and alarms.
-            tracing::warn!(outcome = %decision.verdict.name(), vpc = %leg.vpc_id, reason = %decision.reason,
-                "quarantine refused");
+        // One line per decision, read by the stack's metric filters (BudgetExceeded).
+        let (verdict, segment) = (
+            decision.verdict.name(),
+            decision.segment.as_deref().unwrap_or("-"),
+        );
+        let (vpc, reason, policy) = (&leg.vpc_id, &decision.reason, &p.settings.policy_version);
+        match decision.verdict.is_refusal() {
+            true => {
+                tracing::warn!(outcome = %verdict, %vpc, %segment, %reason, %policy, "quarantine refused")
+            }
+            false => tracing::info!(outcome = %verdict, %vpc, %segment, %reason, %policy, "decided"),
         }
         leg.decision = Some(decision);
     }

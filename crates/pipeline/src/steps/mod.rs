@@ -19,6 +19,7 @@ pub use release::{release, ReleaseInput};
 pub use snapshot::{description as snapshot_description, snapshot, SnapshotInput};
 pub use sweep::{sweep, SweepReport};
 
+use crate::contract::{Incident, ReconcileProgress};
 use crate::error::StepError;
 use crate::ports::Ports;
 use serde::de::DeserializeOwned;
@@ -74,7 +75,9 @@ impl Step {
             .find(|s| s.name().eq_ignore_ascii_case(stem))
     }
 
-    /// Runs the step on the input the state machine (or the schedule) passes.
+    /// Runs the step on the input the state machine (or the schedule) passes. What the input
+    /// is about is recorded on the current span's `incident`, `attachment` and `execution`
+    /// fields, so every log line of the invocation names them.
     pub async fn handle(self, ports: &Ports, input: Value) -> Result<Value, StepError> {
         let name = self.name();
         match self {
@@ -89,8 +92,89 @@ impl Step {
     }
 }
 
-fn parse<T: DeserializeOwned>(input: Value, step: &str) -> Result<T, StepError> {
-    serde_json::from_value(input).map_err(|e| StepError::InvalidInput(format!("{step}'s input: {e}")))
+/// What a step's input is about, for its span.
+#[derive(Default)]
+struct About<'a> {
+    incident: Option<&'a str>,
+    attachments: Vec<&'a str>,
+    execution: Option<&'a str>,
+}
+
+trait Subject {
+    fn about(&self) -> About<'_>;
+}
+
+impl Subject for EnrichInput {
+    fn about(&self) -> About<'_> {
+        About {
+            execution: Some(&self.execution_arn),
+            ..About::default()
+        }
+    }
+}
+
+impl Subject for Incident {
+    fn about(&self) -> About<'_> {
+        About {
+            incident: Some(&self.incident_id),
+            attachments: (self.legs.iter())
+                .filter_map(|l| l.attachment.as_ref().map(|a| a.attachment_id.as_str()))
+                .collect(),
+            execution: Some(&self.execution_arn),
+        }
+    }
+}
+
+impl Subject for SnapshotInput {
+    fn about(&self) -> About<'_> {
+        self.incident.about()
+    }
+}
+
+impl Subject for ReconcileProgress {
+    fn about(&self) -> About<'_> {
+        About {
+            incident: self.incident_id.as_deref(),
+            attachments: self.legs.iter().map(|l| l.attachment_id.as_str()).collect(),
+            execution: Some(&self.execution_arn),
+        }
+    }
+}
+
+impl Subject for ReleaseInput {
+    fn about(&self) -> About<'_> {
+        About {
+            attachments: vec![&self.request.attachment_id],
+            execution: Some(&self.execution_arn),
+            ..About::default()
+        }
+    }
+}
+
+impl Subject for OutcomeInput {
+    fn about(&self) -> About<'_> {
+        About {
+            execution: Some(&self.execution_arn),
+            ..About::default()
+        }
+    }
+}
+
+fn parse<T: DeserializeOwned + Subject>(input: Value, step: &str) -> Result<T, StepError> {
+    let input: T =
+        serde_json::from_value(input).map_err(|e| StepError::InvalidInput(format!("{step}'s input: {e}")))?;
+    let about = input.about();
+    let span = tracing::Span::current();
+    if let Some(incident) = about.incident {
+        span.record("incident", incident);
+    }
+    if !about.attachments.is_empty() {
+        span.record("attachment", about.attachments.join(",").as_str());
+    }
+    if let Some(execution) = about.execution {
+        span.record("execution", execution);
+    }
+    Ok(input)
 }
 
 fn output<T: Serialize>(value: T) -> Result<Value, StepError> {

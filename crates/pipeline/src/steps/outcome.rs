@@ -59,9 +59,10 @@ pub async fn outcome(p: &Ports, input: OutcomeInput) -> Result<OutcomeSummary, S
         };
         p.journal.record(&[entry]).await?;
     }
-    // Read by the stack's metric filters (outcomes, time to contain).
-    tracing::info!(outcome = ?stored.kind, execution = %input.execution_arn,
-        time_to_contain_seconds = stored.time_to_contain_seconds.unwrap_or(-1.0), reason = %stored.reason, "outcome");
+    // One line per outcome, read by the stack's metric filters (outcomes, time to contain:
+    // absent when the finding carried no time, never a made-up value).
+    tracing::info!(outcome = ?stored.kind, time_to_contain_seconds = stored.time_to_contain_seconds,
+        reason = %stored.reason, "outcome");
     Ok(summary(&stored, failure))
 }
 
