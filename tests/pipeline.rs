@@ -377,3 +377,40 @@ async fn enrich_reads_a_cached_attachment_and_scans_again_when_it_is_replaced() 
         "the deleted attachment was not touched again"
     );
 }
+
+/// docs/events.schema.json is what SIEM and chat rules are written against: every event a
+/// local cloud saw published is checked against it when the test's cloud stops (tests/common);
+/// here, that the schema accepts docs/events.md's example and refuses what a consumer would
+/// misread.
+#[test]
+fn the_events_schema_accepts_the_documented_example_and_refuses_a_misleading_event() {
+    let doc = std::fs::read_to_string(repo("docs/events.md")).unwrap();
+    let example = doc
+        .split("## Example\n\n```json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap();
+    let example: Value = serde_json::from_str(example).unwrap();
+    assert_eq!(common::validate_events(&format!("{example}\n")), Ok(()));
+
+    let mut wrong_kind = example.clone();
+    wrong_kind["detail"]["kind"] = json!("QuarantineFailed");
+    let mut no_execution = example.clone();
+    no_execution["detail"]["execution_arn"] = Value::Null;
+    let mut negative_time = example.clone();
+    negative_time["detail"]["time_to_contain_seconds"] = json!(-1.0);
+    let mut leg_without_result = example.clone();
+    leg_without_result["detail"]["legs"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("result");
+    for (what, event) in [
+        ("kind", wrong_kind),
+        ("execution_arn", no_execution),
+        ("time_to_contain_seconds", negative_time),
+        ("result", leg_without_result),
+    ] {
+        let refused = common::validate_events(&format!("{event}\n"));
+        assert!(refused.is_err(), "{what}: accepted {event}");
+    }
+}

@@ -69,14 +69,68 @@ pub struct Cloud {
     image: tokio::sync::OnceCell<String>,
 }
 
+/// Every test that starts a local cloud also checks, at its end, each event cwq published there
+/// against docs/events.schema.json.
 impl Drop for Cloud {
     fn drop(&mut self) {
+        let checked = match std::thread::panicking() {
+            true => Ok(()),
+            false => self.published_events_match_the_schema(),
+        };
         if std::env::var_os("CWQ_E2E_KEEP").is_some() {
             eprintln!("keeping the local cloud in {}", self.state_dir.display());
-            return;
+        } else {
+            let _ = cwq(&["local", "down", "--state-dir", self.state_dir.to_str().unwrap()]);
+            let _ = std::fs::remove_dir_all(&self.state_dir);
         }
-        let _ = cwq(&["local", "down", "--state-dir", self.state_dir.to_str().unwrap()]);
-        let _ = std::fs::remove_dir_all(&self.state_dir);
+        if let Err(problems) = checked {
+            panic!("published events outside docs/events.schema.json:\n{problems}");
+        }
+    }
+}
+
+/// Python's jsonschema, the reference validator, in its own virtualenv (scripts/python-tools).
+fn schema_validator() -> &'static Path {
+    static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let out = std::process::Command::new(repo("scripts/python-tools"))
+            .args(["schema-tools", "jsonschema==4.26.0"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        Path::new(String::from_utf8_lossy(&out.stdout).trim()).join("bin/python")
+    })
+}
+
+/// Validates each JSON line of `events` against docs/events.schema.json: the problems, if any.
+pub fn validate_events(events: &str) -> Result<(), String> {
+    use std::io::Write;
+    let script = "import json, sys\n\
+                  from jsonschema import Draft202012Validator as V\n\
+                  schema = json.load(open(sys.argv[1]))\n\
+                  V.check_schema(schema)\n\
+                  for n, line in enumerate(sys.stdin):\n    event = json.loads(line)\n    \
+                  for e in V(schema).iter_errors(event):\n        \
+                  print(f\"event {n} ({event.get('detail-type')}) at /{'/'.join(map(str, e.path))}: {e.message}\")\n";
+    let mut child = std::process::Command::new(schema_validator())
+        .arg("-c")
+        .arg(script)
+        .arg(repo("docs/events.schema.json"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(events.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let problems = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    match out.status.success() && problems.trim().is_empty() {
+        true => Ok(()),
+        false => Err(problems),
     }
 }
 
@@ -549,6 +603,30 @@ impl Cloud {
     }
 
     /// Every event cwq published (from the local cloud's log of PutEvents), in order.
+    /// Every event published here (as EventBridge received it) checked against the schema.
+    pub fn published_events_match_the_schema(&self) -> Result<(), String> {
+        let lines: String = self
+            .calls()
+            .iter()
+            .filter(|c| c["operation"] == "PutEvents" && c["status"].as_u64() < Some(400))
+            .filter_map(|c| c["summary"].as_str().map(str::to_string))
+            .flat_map(|summary| {
+                summary
+                    .lines()
+                    .filter_map(|line| {
+                        line.split_once(" {")
+                            .map(|(kind, json)| (kind.to_string(), format!("{{{json}")))
+                    })
+                    .map(|(kind, json)| {
+                        let detail: Value = serde_json::from_str(&json).unwrap_or(Value::String(json));
+                        format!("{}\n", json!({"detail-type": kind, "detail": detail}))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        validate_events(&lines)
+    }
+
     pub fn published(&self) -> Vec<OutcomeEvent> {
         self.calls()
             .iter()
