@@ -8,7 +8,7 @@
 use crate::error::CliError;
 use crate::local::{self, DeployArgs};
 use crate::operator::{print_table, time_text, Deployed};
-use crate::status::{expiry_text, print_items};
+use crate::status::{held_until, print_items};
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_networkmanager::types::Tag;
 use aws_sdk_sts::config::Credentials;
@@ -121,6 +121,16 @@ struct Spoke {
     attachment_id: String,
 }
 
+/// Each spoke's (segment, value of cwq's tag).
+type Placements = BTreeMap<&'static str, (String, String)>;
+
+/// The required segment of a quarantined spoke's item and when its last demand ends.
+fn held(item: Option<cwq_domain::lifecycle::AttachmentItem>) -> Result<(String, String), CliError> {
+    let item = item.ok_or_else(|| CliError::failed("a quarantined spoke has no journal item"))?;
+    let until = held_until(&item);
+    Ok((item.required_segment.unwrap_or_default(), until))
+}
+
 struct Demo {
     endpoint: String,
     owner: aws_config::SdkConfig,
@@ -130,12 +140,35 @@ struct Demo {
 }
 
 impl Demo {
+    /// The demonstration, one narrated step after another.
     async fn run(args: &Args, repo: &Path, state_dir: &Path) -> Result<(), CliError> {
         println!("cwq demo: GuardDuty reports two compromised EC2 instances in a Cloud WAN estate;");
         println!("cwq moves their VPCs into quarantine segments, proves it, keeps evidence, and lets go.");
+        let mut demo = Demo::start(args.port, state_dir).await?;
+        let core_network_id = demo.create_core_network(repo).await?;
+        let deployment = demo.deploy(args, repo, state_dir, &core_network_id).await?;
+        let spokes = demo.build_estate(&core_network_id).await?;
+        let before = demo.placements(&spokes).await?;
+        let (payments, analytics) = (spokes[0].clone(), spokes[1].clone());
+        demo.report_findings(repo, &deployment, &payments, &analytics)
+            .await?;
+        let after = demo.segments_before_and_after(&spokes, &before).await?;
+        demo.evidence(&[&payments, &analytics]).await?;
+        demo.show_journal(&[&payments, &analytics]).await?;
+        demo.expiry(args.hold, &spokes, &before, &after).await?;
+        heading("Done");
+        println!(
+            "In {:.0} s: two VPCs contained and verified, their instances' volumes snapshotted, every step \
+             journaled, and the expired quarantine released exactly (the owner's tags were never touched). \
+             payments stays in blocked until an operator runs `cwq release` or its expiry passes.",
+            demo.started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
 
+    async fn start(port: Option<u16>, state_dir: &Path) -> Result<Self, CliError> {
         heading("1. The local cloud (Cloud WAN emulator, Lambda host, moto) on 127.0.0.1");
-        let port = match args.port {
+        let port = match port {
             Some(port) => port,
             None => free_port()?,
         };
@@ -149,7 +182,6 @@ impl Demo {
         admin(&endpoint, "PUT", "cloudwan/settings", Some(&current))
             .await
             .map_err(|e| failed("Cloud WAN settings")(&e))?;
-
         let owner = config(
             &endpoint,
             HOME_REGION,
@@ -157,19 +189,31 @@ impl Demo {
         )
         .await;
         let journal = DynamoJournal::new(aws_sdk_dynamodb::Client::new(&owner), TABLE);
-        let mut demo = Demo {
+        Ok(Demo {
             endpoint,
             owner,
             workload: BTreeMap::new(),
             journal,
             started: Instant::now(),
-        };
+        })
+    }
 
+    async fn create_core_network(&self, repo: &Path) -> Result<String, CliError> {
         heading("2. A core network with the segments hub, inspected, onlyshared, blocked, shared");
-        let core_network_id = demo.core_network(repo).await?;
+        let core_network_id = self.core_network(repo).await?;
         println!("{core_network_id}: policy examples/core-network-policy.json, whose rule 10 maps cwq's");
         println!("tag quarantine=<segment> to that segment ahead of the owners' `domain` tags (rule 100).");
+        Ok(core_network_id)
+    }
 
+    /// template.yaml as `sam deploy` would, then the demo's response policy as `cwq policy apply`.
+    async fn deploy(
+        &self,
+        args: &Args,
+        repo: &Path,
+        state_dir: &Path,
+        core_network_id: &str,
+    ) -> Result<deploy::Deployment, CliError> {
         heading("3. Deploy template.yaml: 7 Lambdas, 2 state machines, the journal, the rule, the sweep");
         let deployment = local::deploy_stack(
             state_dir,
@@ -201,57 +245,67 @@ impl Demo {
             humantime::format_duration(args.hold)
         );
         println!("the live core network, then stored in the journal, where the Lambdas read it:");
-        let deployed = crate::operator::Deployed {
-            sdk: demo.owner.clone(),
+        let deployed = Deployed {
+            sdk: self.owner.clone(),
             stack: "cwq".into(),
         };
         let apply = crate::policy_check::Apply {
             text: &policy,
             source: "the demo's policy",
-            core_network_id: &core_network_id,
+            core_network_id,
             quarantine_tag_key: "quarantine",
             accept_pending_tags: false,
             yes: true,
             output: crate::operator::Output::Text,
         };
         crate::policy_check::apply_policy(&deployed, &apply).await?;
+        Ok(deployment)
+    }
 
+    async fn build_estate(&mut self, core_network_id: &str) -> Result<Vec<Spoke>, CliError> {
         heading("4. The estate: three spoke VPCs with an instance each, in account 222222222222");
-        demo.assume_workload_role().await?;
+        self.assume_workload_role().await?;
         let mut spokes = Vec::new();
         for (name, region, cidr, domain) in [
             ("payments", "us-east-1", "10.1.0.0/16", "hub"),
             ("analytics", "eu-west-1", "10.2.0.0/16", "hub"),
             ("tools", "us-east-1", "10.3.0.0/16", "shared"),
         ] {
-            let spoke = demo.spoke(&core_network_id, name, region, cidr, domain).await?;
+            let spoke = self.spoke(core_network_id, name, region, cidr, domain).await?;
             println!(
                 "  {name:<10} {region:<10} {}  {}  {}  domain={domain}",
                 spoke.vpc_id, spoke.instance_id, spoke.attachment_id
             );
             spokes.push(spoke);
         }
-        let before = demo.placements(&spokes).await?;
+        Ok(spokes)
+    }
 
+    /// The two findings delivered as EventBridge would, then Cloud WAN watched as it moves.
+    async fn report_findings(
+        &self,
+        repo: &Path,
+        deployment: &deploy::Deployment,
+        payments: &Spoke,
+        analytics: &Spoke,
+    ) -> Result<(), CliError> {
         heading("5. GuardDuty reports two findings (the re:Inforce demonstration's)");
-        let payments = spokes[0].clone();
-        let analytics = spokes[1].clone();
         let findings = [
             (
                 "bitcoin-tool-high",
-                &payments,
+                payments,
                 "CryptoCurrency:EC2/BitcoinTool.B!DNS, severity 8",
             ),
             (
                 "malicious-ip-caller-medium",
-                &analytics,
+                analytics,
                 "UnauthorizedAccess:EC2/MaliciousIPCaller.Custom, severity 5",
             ),
         ];
         let mut executions = Vec::new();
         for (i, (example, spoke, what)) in findings.iter().enumerate() {
             let event = finding_event(repo, example, spoke, i + 1)?;
-            let started = deploy::inject(&demo.endpoint, &deployment, &event)
+            let started = deploy::inject(&self.endpoint, deployment, &event)
                 .await
                 .map_err(|e| failed("inject")(&e))?;
             let execution = match started.into_iter().next() {
@@ -272,26 +326,30 @@ impl Demo {
             executions.push((spoke.name, execution));
         }
         println!("Watching Cloud WAN move the attachments:");
-        demo.watch(&[payments.clone(), analytics.clone()], &executions)
-            .await?;
+        self.watch(&[payments.clone(), analytics.clone()], &executions)
+            .await
+    }
 
+    async fn segments_before_and_after(
+        &self,
+        spokes: &[Spoke],
+        before: &Placements,
+    ) -> Result<Placements, CliError> {
         heading("6. Segments before and after");
-        let after = demo.placements(&spokes).await?;
+        let after = self.placements(spokes).await?;
         let rows: Vec<Vec<String>> = spokes
             .iter()
             .map(|s| {
                 let (b, a) = (&before[s.name], &after[s.name]);
+                let moved = if a.0 == b.0 { "unchanged" } else { "moved" };
+                let (region, vpc) = (s.region.to_string(), s.vpc_id.clone());
                 vec![
                     s.name.to_string(),
-                    s.region.to_string(),
-                    s.vpc_id.clone(),
+                    region,
+                    vpc,
                     b.0.clone(),
                     a.0.clone(),
-                    if a.0 == b.0 {
-                        "unchanged".into()
-                    } else {
-                        "moved".into()
-                    },
+                    moved.into(),
                     a.1.clone(),
                 ]
             })
@@ -300,20 +358,23 @@ impl Demo {
             &["SPOKE", "REGION", "VPC", "BEFORE", "AFTER", "", "CWQ TAG"],
             &rows,
         );
-        for (spoke, wanted) in [(&payments, "blocked"), (&analytics, "inspected")] {
-            if after[spoke.name].0 != wanted {
+        for (spoke, wanted) in [("payments", "blocked"), ("analytics", "inspected")] {
+            if after[spoke].0 != wanted {
                 return Err(CliError::failed(format!(
-                    "{} is in {}, not {wanted}",
-                    spoke.name, after[spoke.name].0
+                    "{spoke} is in {}, not {wanted}",
+                    after[spoke].0
                 )));
             }
         }
+        Ok(after)
+    }
 
+    async fn evidence(&self, spokes: &[&Spoke]) -> Result<(), CliError> {
         heading("7. Evidence: EBS snapshots of the instances' volumes, tagged with the incident");
-        let mut snapshot_rows = Vec::new();
-        for spoke in [&payments, &analytics] {
-            for (id, volume, incident) in demo.snapshots(spoke).await? {
-                snapshot_rows.push(vec![
+        let mut rows = Vec::new();
+        for spoke in spokes {
+            for (id, volume, incident) in self.snapshots(spoke).await? {
+                rows.push(vec![
                     spoke.name.to_string(),
                     spoke.region.to_string(),
                     id,
@@ -322,47 +383,48 @@ impl Demo {
                 ]);
             }
         }
-        print_table(
-            &["SPOKE", "REGION", "SNAPSHOT", "VOLUME", "INCIDENT"],
-            &snapshot_rows,
-        );
+        print_table(&["SPOKE", "REGION", "SNAPSHOT", "VOLUME", "INCIDENT"], &rows);
+        Ok(())
+    }
 
+    async fn show_journal(&self, spokes: &[&Spoke]) -> Result<(), CliError> {
         heading("8. The journal (what `cwq show` prints)");
-        for spoke in [&payments, &analytics] {
-            demo.show(spoke, None).await?;
+        for spoke in spokes {
+            self.show(spoke, None).await?;
             println!();
         }
         println!("What `cwq status` prints:");
-        demo.status().await?;
+        self.status().await
+    }
 
+    /// The Medium quarantine's hold passes; the sweep's release puts the original tags back.
+    async fn expiry(
+        &self,
+        hold: Duration,
+        spokes: &[Spoke],
+        before: &Placements,
+        after: &Placements,
+    ) -> Result<(), CliError> {
         heading("9. The Medium quarantine expires; the scheduled sweep releases it");
-        let held = |item: Option<cwq_domain::lifecycle::AttachmentItem>| {
-            let item = item.ok_or_else(|| CliError::failed("a quarantined spoke has no journal item"))?;
-            let until = item
-                .demands
-                .iter()
-                .map(|d| d.until)
-                .max()
-                .map_or("-".into(), expiry_text);
-            Ok::<_, CliError>((item.required_segment.unwrap_or_default(), until))
-        };
-        let (segment, until) = held(demo.item(&analytics).await?)?;
-        let (_, payments_until) = held(demo.item(&payments).await?)?;
+        let (payments, analytics) = (&spokes[0], &spokes[1]);
+        let (segment, until) = held(self.item(analytics).await?)?;
+        let (_, payments_until) = held(self.item(payments).await?)?;
         println!(
             "analytics is held in {segment} until {until}; payments stays in blocked until {payments_until}."
         );
-        demo.wait_for_release(&analytics, args.hold + Duration::from_secs(180))
+        self.wait_for_release(analytics, hold + Duration::from_secs(180))
             .await?;
-        let released = demo.placements(&spokes).await?;
+        let released = self.placements(spokes).await?;
         let rows: Vec<Vec<String>> = spokes
             .iter()
             .map(|s| {
+                let now = &released[s.name];
                 vec![
                     s.name.to_string(),
                     before[s.name].0.clone(),
                     after[s.name].0.clone(),
-                    released[s.name].0.clone(),
-                    released[s.name].1.clone(),
+                    now.0.clone(),
+                    now.1.clone(),
                 ]
             })
             .collect();
@@ -371,16 +433,7 @@ impl Demo {
             return Err(CliError::failed("analytics was not restored exactly"));
         }
         println!();
-        demo.show(&analytics, Some("DemandsRemoved")).await?;
-
-        heading("Done");
-        println!(
-            "In {:.0} s: two VPCs contained and verified, their instances' volumes snapshotted, every step \
-             journaled, and the expired quarantine released exactly (the owner's tags were never touched). \
-             payments stays in blocked until an operator runs `cwq release` or its expiry passes.",
-            demo.started.elapsed().as_secs_f64()
-        );
-        Ok(())
+        self.show(analytics, Some("DemandsRemoved")).await
     }
 
     async fn core_network(&self, repo: &Path) -> Result<String, CliError> {
@@ -568,10 +621,7 @@ impl Demo {
     }
 
     /// spoke name → (segment, cwq tag).
-    async fn placements(
-        &self,
-        spokes: &[Spoke],
-    ) -> Result<BTreeMap<&'static str, (String, String)>, CliError> {
+    async fn placements(&self, spokes: &[Spoke]) -> Result<Placements, CliError> {
         let mut all = BTreeMap::new();
         for spoke in spokes {
             let (_, segment, tag) = self.attachment(spoke).await?;

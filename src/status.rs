@@ -159,14 +159,18 @@ pub fn held_by(item: &AttachmentItem) -> String {
     }
 }
 
-fn row(item: &AttachmentItem) -> Vec<String> {
-    let a = &item.attachment;
-    let until = item
-        .demands
+/// When the last of an item's demands ends ("-": none).
+pub fn held_until(item: &AttachmentItem) -> String {
+    item.demands
         .iter()
         .map(|d| d.until)
         .max()
-        .map_or("-".to_string(), expiry_text);
+        .map_or("-".to_string(), expiry_text)
+}
+
+fn row(item: &AttachmentItem) -> Vec<String> {
+    let a = &item.attachment;
+    let until = held_until(item);
     vec![
         a.vpc_id.clone(),
         a.attachment_id.clone(),

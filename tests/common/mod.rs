@@ -602,32 +602,9 @@ impl Cloud {
         );
     }
 
-    /// Every event cwq published (from the local cloud's log of PutEvents), in order.
-    /// Every event published here (as EventBridge received it) checked against the schema.
-    pub fn published_events_match_the_schema(&self) -> Result<(), String> {
-        let lines: String = self
-            .calls()
-            .iter()
-            .filter(|c| c["operation"] == "PutEvents" && c["status"].as_u64() < Some(400))
-            .filter_map(|c| c["summary"].as_str().map(str::to_string))
-            .flat_map(|summary| {
-                summary
-                    .lines()
-                    .filter_map(|line| {
-                        line.split_once(" {")
-                            .map(|(kind, json)| (kind.to_string(), format!("{{{json}")))
-                    })
-                    .map(|(kind, json)| {
-                        let detail: Value = serde_json::from_str(&json).unwrap_or(Value::String(json));
-                        format!("{}\n", json!({"detail-type": kind, "detail": detail}))
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        validate_events(&lines)
-    }
-
-    pub fn published(&self) -> Vec<OutcomeEvent> {
+    /// Every event EventBridge accepted here (from the local cloud's log of PutEvents), in
+    /// order: its detail-type and its detail.
+    fn published_entries(&self) -> Vec<(String, Value)> {
         self.calls()
             .iter()
             .filter(|c| c["operation"] == "PutEvents" && c["status"].as_u64() < Some(400))
@@ -635,10 +612,32 @@ impl Cloud {
             .flat_map(|summary| {
                 summary
                     .lines()
-                    .filter_map(|line| line.split_once(" {").map(|(_, json)| format!("{{{json}")))
-                    .filter_map(|json| serde_json::from_str::<OutcomeEvent>(&json).ok())
+                    .filter_map(|line| line.split_once(" {"))
+                    .map(|(kind, json)| {
+                        let json = format!("{{{json}");
+                        let detail = serde_json::from_str(&json).unwrap_or(Value::String(json));
+                        (kind.to_string(), detail)
+                    })
                     .collect::<Vec<_>>()
             })
+            .collect()
+    }
+
+    /// Every event published here, as EventBridge received it, checked against the schema.
+    pub fn published_events_match_the_schema(&self) -> Result<(), String> {
+        let lines: String = self
+            .published_entries()
+            .into_iter()
+            .map(|(kind, detail)| format!("{}\n", json!({"detail-type": kind, "detail": detail})))
+            .collect();
+        validate_events(&lines)
+    }
+
+    /// Every event cwq published, in order.
+    pub fn published(&self) -> Vec<OutcomeEvent> {
+        self.published_entries()
+            .into_iter()
+            .filter_map(|(_, detail)| serde_json::from_value(detail).ok())
             .collect()
     }
 
