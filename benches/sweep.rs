@@ -32,6 +32,15 @@ fn count(n: usize) -> String {
     out
 }
 
+/// The sweep function as the local Lambda host knows it: its `config` and `stats`.
+async fn sweep_function(cloud: &Cloud) -> Value {
+    let functions = admin(&cloud.endpoint, "GET", "functions", None).await.unwrap();
+    (functions.as_array().unwrap().iter())
+        .find(|f| f["config"]["name"] == "cwq-SweepFunction")
+        .unwrap()
+        .clone()
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let setup = Instant::now();
@@ -110,14 +119,7 @@ async fn main() {
         "--latency-ms",
         &NM_LATENCY_MS.to_string(),
     ]);
-    let functions = admin(&cloud.endpoint, "GET", "functions", None).await.unwrap();
-    let config = functions
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["config"]["name"] == "cwq-SweepFunction")
-        .unwrap()["config"]
-        .clone();
+    let config = sweep_function(&cloud).await["config"].clone();
     println!(
         "{} live quarantines (each a contained attachment on the Cloud WAN emulator) and {} other journal items \
          (audit entries) on the local cloud; ListTagsForResource answers in {NM_LATENCY_MS} ms; the sweep function \
@@ -141,14 +143,7 @@ async fn main() {
         let out = cloud.sweep();
         let took = started.elapsed().as_secs_f64();
         let reported: Value = serde_json::from_str(out.trim()).unwrap_or_else(|_| json!({"raw": out}));
-        let functions = admin(&cloud.endpoint, "GET", "functions", None).await.unwrap();
-        let stats = functions
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["config"]["name"] == "cwq-SweepFunction")
-            .unwrap()["stats"]
-            .clone();
+        let stats = sweep_function(&cloud).await["stats"].clone();
         let examined = reported["result"]["examined"].as_u64().unwrap_or(0);
         let deferred = reported["result"]["deferred"].as_u64().unwrap_or(0);
         println!(

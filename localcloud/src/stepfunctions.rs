@@ -533,15 +533,7 @@ impl StepFunctions {
             .collect();
         // Newest first, as AWS lists them.
         listed.sort_by(|a, b| b.started.total_cmp(&a.started));
-        let start: usize = request["nextToken"]
-            .as_str()
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(0);
-        let size = request["maxResults"]
-            .as_u64()
-            .filter(|n| *n > 0)
-            .unwrap_or(100)
-            .min(1000) as usize;
+        let (start, size) = paging(request);
         let page: Vec<Value> = listed
             .iter()
             .skip(start)
@@ -619,15 +611,7 @@ impl StepFunctions {
         if request["reverseOrder"].as_bool() == Some(true) {
             events.reverse();
         }
-        let start: usize = request["nextToken"]
-            .as_str()
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(0);
-        let size = request["maxResults"]
-            .as_u64()
-            .filter(|n| *n > 0)
-            .unwrap_or(100)
-            .min(1000) as usize;
+        let (start, size) = paging(request);
         let page: Vec<Value> = events.iter().skip(start).take(size).cloned().collect();
         let mut answer = json!({"events": page});
         if start + size < events.len() {
@@ -837,4 +821,19 @@ fn task_result(response: &ApiResponse) -> Result<Value, TaskError> {
         error: "States.Runtime".into(),
         cause: format!("the function returned a payload that is not JSON: {e}"),
     })
+}
+
+/// Where a List/GetExecutionHistory page starts (our `nextToken` is an offset) and how long it
+/// is: `maxResults`, 100 by default, at most 1,000, as AWS pages them.
+fn paging(request: &Value) -> (usize, usize) {
+    let start = request["nextToken"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
+    let size = request["maxResults"]
+        .as_u64()
+        .filter(|n| *n > 0)
+        .unwrap_or(100)
+        .min(1000) as usize;
+    (start, size)
 }
