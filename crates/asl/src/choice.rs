@@ -41,24 +41,8 @@ pub const TYPE_TESTS: [&str; 3] = ["IsString", "IsBoolean", "IsTimestamp"];
 
 /// Whether `rule` matches `data`.
 pub fn matches(rule: &Value, data: &Value, context: &Value) -> Result<bool, String> {
-    if let Some(all) = rule["And"].as_array() {
-        for r in all {
-            if !matches(r, data, context)? {
-                return Ok(false);
-            }
-        }
-        return Ok(true);
-    }
-    if let Some(any) = rule["Or"].as_array() {
-        for r in any {
-            if matches(r, data, context)? {
-                return Ok(true);
-            }
-        }
-        return Ok(false);
-    }
-    if rule.get("Not").is_some() {
-        return Ok(!matches(&rule["Not"], data, context)?);
+    if let Some(combined) = combination(rule, data, context) {
+        return combined;
     }
     let variable = rule["Variable"].as_str().unwrap_or("$");
     let value = path::read_either(data, context, variable).ok();
@@ -74,14 +58,8 @@ pub fn matches(rule: &Value, data: &Value, context: &Value) -> Result<bool, Stri
     let value = value.ok_or_else(|| {
         format!("Invalid path '{variable}': The choice state's condition path references an invalid value.")
     })?;
-    let wanted = operand == &Value::Bool(true);
-    match operator.as_str() {
-        "IsNull" => return Ok(value.is_null() == wanted),
-        "IsNumeric" => return Ok(value.is_number() == wanted),
-        "IsString" => return Ok(value.is_string() == wanted),
-        "IsBoolean" => return Ok(value.is_boolean() == wanted),
-        "IsTimestamp" => return Err("IsTimestamp is not supported by this interpreter".into()),
-        _ => {}
+    if let Some(tested) = type_test(operator, &value, operand == &Value::Bool(true)) {
+        return tested;
     }
     let (base, operand) = match operator.strip_suffix("Path") {
         Some(base) => {
@@ -92,6 +70,49 @@ pub fn matches(rule: &Value, data: &Value, context: &Value) -> Result<bool, Stri
         }
         None => (operator.as_str(), operand.clone()),
     };
+    compare(base, &value, &operand)
+}
+
+/// `And`, `Or` and `Not`, evaluated in order and no further than needed; None when the rule
+/// is none of them.
+fn combination(rule: &Value, data: &Value, context: &Value) -> Option<Result<bool, String>> {
+    if let Some(all) = rule["And"].as_array() {
+        return Some(any_is(false, all, data, context).map(|some_false| !some_false));
+    }
+    if let Some(any) = rule["Or"].as_array() {
+        return Some(any_is(true, any, data, context));
+    }
+    if rule.get("Not").is_some() {
+        return Some(matches(&rule["Not"], data, context).map(|matched| !matched));
+    }
+    None
+}
+
+/// Whether some rule of `rules` matches as `wanted`, stopping at the first that does.
+fn any_is(wanted: bool, rules: &[Value], data: &Value, context: &Value) -> Result<bool, String> {
+    for rule in rules {
+        if matches(rule, data, context)? == wanted {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// `IsNull`, `IsNumeric`, `IsString`, `IsBoolean` (`IsTimestamp` is refused); None for a
+/// comparison.
+fn type_test(operator: &str, value: &Value, wanted: bool) -> Option<Result<bool, String>> {
+    Some(Ok(match operator {
+        "IsNull" => value.is_null() == wanted,
+        "IsNumeric" => value.is_number() == wanted,
+        "IsString" => value.is_string() == wanted,
+        "IsBoolean" => value.is_boolean() == wanted,
+        "IsTimestamp" => return Some(Err("IsTimestamp is not supported by this interpreter".into())),
+        _ => return None,
+    }))
+}
+
+/// A comparison (`base` without its `Path` suffix) of `value` with `operand`.
+fn compare(base: &str, value: &Value, operand: &Value) -> Result<bool, String> {
     if base == "StringMatches" {
         let (Some(text), Some(pattern)) = (value.as_str(), operand.as_str()) else {
             return Ok(false);

@@ -9,29 +9,23 @@ use std::collections::BTreeSet;
 
 const COMMON: [&str; 4] = ["Type", "Comment", "InputPath", "OutputPath"];
 
+/// What a Task and a Parallel both take besides their own `Resource` or `Branches`.
+const WORK: [&str; 7] = [
+    "Next",
+    "End",
+    "Parameters",
+    "ResultSelector",
+    "ResultPath",
+    "Retry",
+    "Catch",
+];
+
+/// The fields a state of `kind` may have; None: a type this interpreter does not run.
 fn allowed(kind: &str) -> Option<Vec<&'static str>> {
     let mut fields: Vec<&str> = COMMON.to_vec();
     let extra: &[&str] = match kind {
-        "Task" => &[
-            "Next",
-            "End",
-            "Resource",
-            "Parameters",
-            "ResultSelector",
-            "ResultPath",
-            "Retry",
-            "Catch",
-        ],
-        "Parallel" => &[
-            "Next",
-            "End",
-            "Branches",
-            "Parameters",
-            "ResultSelector",
-            "ResultPath",
-            "Retry",
-            "Catch",
-        ],
+        "Task" => &["Resource"],
+        "Parallel" => &["Branches"],
         "Pass" => &["Next", "End", "Result", "ResultPath", "Parameters"],
         "Wait" => &[
             "Next",
@@ -46,6 +40,9 @@ fn allowed(kind: &str) -> Option<Vec<&'static str>> {
         "Fail" => &["Error", "Cause", "ErrorPath", "CausePath"],
         _ => return None,
     };
+    if matches!(kind, "Task" | "Parallel") {
+        fields.extend_from_slice(&WORK);
+    }
     fields.extend_from_slice(extra);
     if kind == "Fail" {
         fields.retain(|f| !matches!(*f, "InputPath" | "OutputPath"));
@@ -72,6 +69,7 @@ pub fn problems(definition: &Value) -> Vec<String> {
     found
 }
 
+/// The problems of one state machine: the top level, or a Parallel branch at `at`.
 fn machine(definition: &Value, at: &str, found: &mut Vec<String>) {
     let Some(states) = definition["States"].as_object() else {
         found.push(format!("{at}/States: missing or not an object"));
@@ -84,124 +82,171 @@ fn machine(definition: &Value, at: &str, found: &mut Vec<String>) {
         None => found.push(format!("{at}/StartAt: missing")),
     }
     for (name, state) in states {
-        let here = format!("{at}/States/{name}");
-        if name.is_empty() || name.chars().count() > 80 {
-            found.push(format!("{here}: a state name has 1 to 80 characters"));
-        }
-        let kind = state["Type"].as_str().unwrap_or_default();
-        let Some(fields) = allowed(kind) else {
-            found.push(format!(
-                "{here}/Type: {kind:?} is not a state type this interpreter runs"
-            ));
-            continue;
+        let here = Here {
+            at: format!("{at}/States/{name}"),
+            names: &names,
         };
-        for key in state.as_object().into_iter().flatten().map(|(k, _)| k) {
-            if !fields.contains(&key.as_str()) {
-                found.push(format!(
-                    "{here}/{key}: not a field of a {kind} state (or not emulated)"
-                ));
+        state_problems(name, state, &here, found);
+    }
+}
+
+/// A state's location, and the names a transition from it may go to.
+struct Here<'a> {
+    at: String,
+    names: &'a BTreeSet<&'a str>,
+}
+
+impl Here<'_> {
+    /// A transition (`what`: Next, Default, Catch/Next…) must name a state of the machine.
+    fn target(&self, next: &str, what: &str, found: &mut Vec<String>) {
+        if !self.names.contains(next) {
+            found.push(format!("{}/{what}: no state named {next:?}", self.at));
+        }
+    }
+}
+
+/// The keys of `object` that `known` does not take.
+fn unknown_keys<'v>(
+    object: &'v Value,
+    known: impl Fn(&str) -> bool + 'v,
+) -> impl Iterator<Item = &'v String> {
+    object
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| k)
+        .filter(move |k| !known(k))
+}
+
+fn state_problems(name: &str, state: &Value, here: &Here<'_>, found: &mut Vec<String>) {
+    let at = &here.at;
+    if name.is_empty() || name.chars().count() > 80 {
+        found.push(format!("{at}: a state name has 1 to 80 characters"));
+    }
+    let kind = state["Type"].as_str().unwrap_or_default();
+    let Some(fields) = allowed(kind) else {
+        found.push(format!(
+            "{at}/Type: {kind:?} is not a state type this interpreter runs"
+        ));
+        return;
+    };
+    for key in unknown_keys(state, |key| fields.contains(&key)) {
+        found.push(format!(
+            "{at}/{key}: not a field of a {kind} state (or not emulated)"
+        ));
+    }
+    if fields.contains(&"Next") {
+        match (state["Next"].as_str(), state["End"].as_bool()) {
+            (Some(next), None) => here.target(next, "Next", found),
+            (None, Some(true)) => {}
+            _ => found.push(format!("{at}: exactly one of Next or End: true")),
+        }
+    }
+    path_problems(state, at, found);
+    retry_problems(state, at, found);
+    catch_problems(state, here, found);
+    match kind {
+        "Task" if state["Resource"].as_str().is_none() => {
+            found.push(format!("{at}/Resource: missing"));
+        }
+        "Parallel" => branch_problems(state, at, found),
+        "Choice" => choice_problems(state, here, found),
+        "Wait" => wait_problems(state, at, found),
+        _ => {}
+    }
+    for key in ["Parameters", "ResultSelector"] {
+        template_problems(&state[key], &format!("{at}/{key}"), found);
+    }
+}
+
+fn path_problems(state: &Value, at: &str, found: &mut Vec<String>) {
+    for key in [
+        "InputPath",
+        "OutputPath",
+        "ResultPath",
+        "SecondsPath",
+        "ErrorPath",
+        "CausePath",
+    ] {
+        if let Some(p) = state[key].as_str() {
+            if !path::is_valid(p) {
+                found.push(format!("{at}/{key}: {p:?} is not a path this interpreter reads"));
             }
         }
-        let target = |next: &str, found: &mut Vec<String>, what: &str| {
-            if !names.contains(next) {
-                found.push(format!("{here}/{what}: no state named {next:?}"));
-            }
-        };
-        if fields.contains(&"Next") {
-            match (state["Next"].as_str(), state["End"].as_bool()) {
-                (Some(next), None) => target(next, found, "Next"),
-                (None, Some(true)) => {}
-                _ => found.push(format!("{here}: exactly one of Next or End: true")),
+    }
+}
+
+fn retry_problems(state: &Value, at: &str, found: &mut Vec<String>) {
+    const RETRIER_FIELDS: [&str; 7] = [
+        "ErrorEquals",
+        "IntervalSeconds",
+        "MaxAttempts",
+        "BackoffRate",
+        "MaxDelaySeconds",
+        "JitterStrategy",
+        "Comment",
+    ];
+    for retrier in state["Retry"].as_array().into_iter().flatten() {
+        errors_list(&retrier["ErrorEquals"], &format!("{at}/Retry"), found);
+        for key in unknown_keys(retrier, |key| RETRIER_FIELDS.contains(&key)) {
+            found.push(format!("{at}/Retry/{key}: not a retrier field"));
+        }
+    }
+}
+
+fn catch_problems(state: &Value, here: &Here<'_>, found: &mut Vec<String>) {
+    for catcher in state["Catch"].as_array().into_iter().flatten() {
+        errors_list(&catcher["ErrorEquals"], &format!("{}/Catch", here.at), found);
+        match catcher["Next"].as_str() {
+            Some(next) => here.target(next, "Catch/Next", found),
+            None => found.push(format!("{}/Catch: a catcher needs Next", here.at)),
+        }
+    }
+}
+
+/// Each branch of a Parallel is a state machine of its own.
+fn branch_problems(state: &Value, at: &str, found: &mut Vec<String>) {
+    match state["Branches"].as_array() {
+        Some(branches) if !branches.is_empty() => {
+            for (i, branch) in branches.iter().enumerate() {
+                machine(branch, &format!("{at}/Branches/{i}"), found);
             }
         }
-        for key in [
-            "InputPath",
-            "OutputPath",
-            "ResultPath",
-            "SecondsPath",
-            "ErrorPath",
-            "CausePath",
-        ] {
-            if let Some(p) = state[key].as_str() {
-                if !path::is_valid(p) {
-                    found.push(format!(
-                        "{here}/{key}: {p:?} is not a path this interpreter reads"
-                    ));
+        _ => found.push(format!("{at}/Branches: at least one branch")),
+    }
+}
+
+fn choice_problems(state: &Value, here: &Here<'_>, found: &mut Vec<String>) {
+    let at = &here.at;
+    match state["Choices"].as_array() {
+        Some(rules) if !rules.is_empty() => {
+            for rule in rules {
+                match rule["Next"].as_str() {
+                    Some(next) => here.target(next, "Choices/Next", found),
+                    None => found.push(format!("{at}/Choices: a rule needs Next")),
                 }
+                rule_problems(rule, at, found);
             }
         }
-        for retrier in state["Retry"].as_array().into_iter().flatten() {
-            errors_list(&retrier["ErrorEquals"], &format!("{here}/Retry"), found);
-            for key in retrier.as_object().into_iter().flatten().map(|(k, _)| k) {
-                if !matches!(
-                    key.as_str(),
-                    "ErrorEquals"
-                        | "IntervalSeconds"
-                        | "MaxAttempts"
-                        | "BackoffRate"
-                        | "MaxDelaySeconds"
-                        | "JitterStrategy"
-                        | "Comment"
-                ) {
-                    found.push(format!("{here}/Retry/{key}: not a retrier field"));
-                }
-            }
-        }
-        for catcher in state["Catch"].as_array().into_iter().flatten() {
-            errors_list(&catcher["ErrorEquals"], &format!("{here}/Catch"), found);
-            match catcher["Next"].as_str() {
-                Some(next) => target(next, found, "Catch/Next"),
-                None => found.push(format!("{here}/Catch: a catcher needs Next")),
-            }
-        }
-        match kind {
-            "Task" if state["Resource"].as_str().is_none() => {
-                found.push(format!("{here}/Resource: missing"));
-            }
-            "Parallel" => match state["Branches"].as_array() {
-                Some(branches) if !branches.is_empty() => {
-                    for (i, branch) in branches.iter().enumerate() {
-                        machine(branch, &format!("{here}/Branches/{i}"), found);
-                    }
-                }
-                _ => found.push(format!("{here}/Branches: at least one branch")),
-            },
-            "Choice" => {
-                match state["Choices"].as_array() {
-                    Some(rules) if !rules.is_empty() => {
-                        for rule in rules {
-                            match rule["Next"].as_str() {
-                                Some(next) => target(next, found, "Choices/Next"),
-                                None => found.push(format!("{here}/Choices: a rule needs Next")),
-                            }
-                            rule_problems(rule, &here, found);
-                        }
-                    }
-                    _ => found.push(format!("{here}/Choices: at least one rule")),
-                }
-                if let Some(default) = state["Default"].as_str() {
-                    target(default, found, "Default");
-                }
-            }
-            "Wait" => {
-                let given = ["Seconds", "SecondsPath", "Timestamp", "TimestampPath"]
-                    .iter()
-                    .filter(|k| state.get(**k).is_some())
-                    .count();
-                if given != 1 {
-                    found.push(format!(
-                        "{here}: exactly one of Seconds, SecondsPath, Timestamp, TimestampPath"
-                    ));
-                }
-                if state.get("Timestamp").is_some() || state.get("TimestampPath").is_some() {
-                    found.push(format!("{here}: Timestamp waits are not emulated"));
-                }
-            }
-            _ => {}
-        }
-        for key in ["Parameters", "ResultSelector"] {
-            template_problems(&state[key], &format!("{here}/{key}"), found);
-        }
+        _ => found.push(format!("{at}/Choices: at least one rule")),
+    }
+    if let Some(default) = state["Default"].as_str() {
+        here.target(default, "Default", found);
+    }
+}
+
+fn wait_problems(state: &Value, at: &str, found: &mut Vec<String>) {
+    let given = ["Seconds", "SecondsPath", "Timestamp", "TimestampPath"]
+        .iter()
+        .filter(|k| state.get(**k).is_some())
+        .count();
+    if given != 1 {
+        found.push(format!(
+            "{at}: exactly one of Seconds, SecondsPath, Timestamp, TimestampPath"
+        ));
+    }
+    if state.get("Timestamp").is_some() || state.get("TimestampPath").is_some() {
+        found.push(format!("{at}: Timestamp waits are not emulated"));
     }
 }
 

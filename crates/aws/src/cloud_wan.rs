@@ -24,18 +24,25 @@ impl NetworkManager {
 }
 
 /// Network Manager's operations share their error names; `conflict` for the operations that
-/// model ConflictException (Cloud WAN is applying another change: wait).
+/// model ConflictException (Cloud WAN is applying another change: wait), `listing` for
+/// ListAttachments, which models no ResourceNotFoundException.
 macro_rules! class {
-    ($e:expr) => {{
+    ($e:expr, listing) => {{
         let e = $e;
-        if e.is_resource_not_found_exception() {
-            Class::NotFound
-        } else if e.is_throttling_exception() || e.is_internal_server_exception() {
+        if e.is_throttling_exception() || e.is_internal_server_exception() {
             Class::Transient
         } else if e.is_access_denied_exception() {
             Class::Denied
         } else {
             Class::Failed
+        }
+    }};
+    ($e:expr) => {{
+        let e = $e;
+        if e.is_resource_not_found_exception() {
+            Class::NotFound
+        } else {
+            class!(e, listing)
         }
     }};
     ($e:expr, conflict) => {{
@@ -128,17 +135,8 @@ impl CloudWan for NetworkManager {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| {
-                classify("networkmanager ListAttachments", e, |e| {
-                    if e.is_throttling_exception() || e.is_internal_server_exception() {
-                        Class::Transient
-                    } else if e.is_access_denied_exception() {
-                        Class::Denied
-                    } else {
-                        Class::Failed
-                    }
-                })
-            })?;
+            let page =
+                page.map_err(|e| classify("networkmanager ListAttachments", e, |e| class!(e, listing)))?;
             // A VPC re-attached while its old attachment is deleted has two: take the live one.
             let found = page
                 .attachments()

@@ -18,6 +18,15 @@ pub(crate) enum Class {
     Failed,
 }
 
+/// The class of the first case that holds, else [`Class::Failed`]: an operation's typed
+/// errors read as a table, in the order they are checked.
+pub(crate) fn first_match<const N: usize>(cases: [(bool, Class); N]) -> Class {
+    cases
+        .into_iter()
+        .find_map(|(holds, class)| holds.then_some(class))
+        .unwrap_or(Class::Failed)
+}
+
 /// Classifies `error` from the call described by `what`; `typed` reads the operation's error.
 pub(crate) fn classify<E>(
     what: &str,

@@ -1,6 +1,6 @@
 //! The events port: EventBridge PutEvents, source `cwq`, the detail-type of the event's kind.
 
-use crate::errors::{classify, Class};
+use crate::errors::{classify, first_match, Class};
 use async_trait::async_trait;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use cwq_pipeline::events::{OutcomeEvent, SOURCE};
@@ -40,11 +40,7 @@ impl Events for EventBridge {
             .await
             .map_err(|e| {
                 classify("events PutEvents", e, |e| {
-                    if e.is_internal_exception() {
-                        Class::Transient
-                    } else {
-                        Class::Failed
-                    }
+                    first_match([(e.is_internal_exception(), Class::Transient)])
                 })
             })?;
         if sent.failed_entry_count() > 0 {

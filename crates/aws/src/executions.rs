@@ -1,7 +1,7 @@
 //! The executions port: the release state machine's executions (started by the sweep), and
 //! whether an execution still runs.
 
-use crate::errors::{classify, Class};
+use crate::errors::{classify, first_match, Class};
 use async_trait::async_trait;
 use aws_sdk_sfn::types::ExecutionStatus;
 use cwq_pipeline::contract::ReleaseRequest;
@@ -42,13 +42,10 @@ impl Executions for StepFunctions {
             .await
             .map_err(|e| {
                 classify("states StartExecution", e, |e| {
-                    if e.is_execution_already_exists() {
-                        Class::AlreadyExists
-                    } else if e.is_execution_limit_exceeded() {
-                        Class::Transient
-                    } else {
-                        Class::Failed
-                    }
+                    first_match([
+                        (e.is_execution_already_exists(), Class::AlreadyExists),
+                        (e.is_execution_limit_exceeded(), Class::Transient),
+                    ])
                 })
             });
         match started {
@@ -67,11 +64,7 @@ impl Executions for StepFunctions {
             .await
             .map_err(|e| {
                 classify("states DescribeExecution", e, |e| {
-                    if e.is_execution_does_not_exist() {
-                        Class::NotFound
-                    } else {
-                        Class::Failed
-                    }
+                    first_match([(e.is_execution_does_not_exist(), Class::NotFound)])
                 })
             });
         match described {

@@ -103,6 +103,15 @@ impl Ec2Workloads {
     }
 }
 
+/// The ids of `items` that have one (DescribeSnapshots and CreateSnapshots return different
+/// shapes, both with an optional id).
+fn ids<T>(items: &[T], id: impl Fn(&T) -> Option<&str>) -> Vec<String> {
+    items
+        .iter()
+        .filter_map(|item| id(item).map(str::to_string))
+        .collect()
+}
+
 /// EC2 filter values take `*` and `?` as wildcards: a value must match only itself.
 fn literal_filter(name: &str, value: &str) -> Filter {
     let literal = value
@@ -159,11 +168,7 @@ impl Workloads for Ec2Workloads {
             .send()
             .await
             .map_err(|e| classify("ec2 DescribeSnapshots", e, |e| ec2_class(e.code())))?;
-        Ok(described
-            .snapshots()
-            .iter()
-            .filter_map(|s| s.snapshot_id().map(str::to_string))
-            .collect())
+        Ok(ids(described.snapshots(), |s| s.snapshot_id()))
     }
 
     async fn create_snapshots(
@@ -191,10 +196,6 @@ impl Workloads for Ec2Workloads {
             .send()
             .await
             .map_err(|e| classify("ec2 CreateSnapshots", e, |e| ec2_class(e.code())))?;
-        Ok(created
-            .snapshots()
-            .iter()
-            .filter_map(|s| s.snapshot_id().map(str::to_string))
-            .collect())
+        Ok(ids(created.snapshots(), |s| s.snapshot_id()))
     }
 }

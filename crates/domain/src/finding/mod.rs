@@ -1,0 +1,136 @@
+//! GuardDuty findings as EventBridge delivers them (docs/aws-behaviour.md, "GuardDuty").
+//!
+//! [`parse_event`] takes the EventBridge envelope the Lambdas receive; [`parse_event_or_detail`]
+//! also takes a bare `detail` object, the form several public samples (and `cwq simulate`) use.
+//! Everything that cannot be acted on is a [`FindingError`] with a stable name; nothing panics.
+//!
+//! The finding's model is here; `parse` reads an event into it, with `raw` (the JSON as
+//! GuardDuty writes it) and `ids` (what its identifiers look like); `error` names the refusals.
+
+mod error;
+mod ids;
+mod parse;
+mod raw;
+#[cfg(test)]
+mod tests;
+
+pub use error::FindingError;
+pub use ids::{is_aws_id, is_finding_type};
+pub use parse::{from_value, parse_event, parse_event_or_detail};
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The facts of one GuardDuty finding that cwq decides on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub id: String,
+    pub finding_type: String,
+    pub severity: Severity,
+    /// The member account that owns the instance (`detail.accountId`, else the envelope's).
+    pub account_id: Option<String>,
+    pub region: Option<String>,
+    pub instance_id: String,
+    /// Every network interface's VPC, first-seen order, no duplicates. Empty when the finding
+    /// lists no interface: the pipeline then looks the VPCs up from the instance.
+    pub vpc_ids: Vec<String>,
+    pub resource_role: ResourceRole,
+    /// Occurrences aggregated under this finding id (`service.count`).
+    pub count: Option<u64>,
+    pub updated_at: Option<String>,
+    pub title: Option<String>,
+    /// A GuardDuty-generated sample: `additionalInfo.sample` (flat or inside `value`),
+    /// `i-99999999`, `GeneratedFinding…` placeholders or a `[SAMPLE]` title.
+    pub sample: bool,
+    pub archived: bool,
+}
+
+/// A GuardDuty severity, checked to lie in 1.0–10.0.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
+#[serde(try_from = "f64", into = "f64")]
+pub struct Severity(f64);
+
+impl Severity {
+    pub const MIN: f64 = 1.0;
+    pub const MAX: f64 = 10.0;
+
+    pub fn new(value: f64) -> Result<Self, FindingError> {
+        if (Self::MIN..=Self::MAX).contains(&value) {
+            Ok(Self(value))
+        } else {
+            Err(FindingError::SeverityOutOfRange { value })
+        }
+    }
+
+    pub fn value(self) -> f64 {
+        self.0
+    }
+
+    /// GuardDuty's band: Low 1.0–3.9, Medium 4.0–6.9, High 7.0–8.9, Critical 9.0–10.0.
+    pub fn band(self) -> SeverityBand {
+        match self.0 {
+            s if s < 4.0 => SeverityBand::Low,
+            s if s < 7.0 => SeverityBand::Medium,
+            s if s < 9.0 => SeverityBand::High,
+            _ => SeverityBand::Critical,
+        }
+    }
+}
+
+impl TryFrom<f64> for Severity {
+    type Error = FindingError;
+    fn try_from(value: f64) -> Result<Self, Self::Error> {
+        Self::new(value)
+    }
+}
+
+impl From<Severity> for f64 {
+    fn from(severity: Severity) -> f64 {
+        severity.0
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.1}", self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum SeverityBand {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl fmt::Display for SeverityBand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Low => "Low",
+            Self::Medium => "Medium",
+            Self::High => "High",
+            Self::Critical => "Critical",
+        })
+    }
+}
+
+/// `service.resourceRole`: ACTOR — the instance did it (mining, C&C); TARGET — it was attacked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ResourceRole {
+    Actor,
+    Target,
+    /// Absent, or a value this version does not know.
+    Unknown,
+}
+
+impl fmt::Display for ResourceRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Actor => "ACTOR",
+            Self::Target => "TARGET",
+            Self::Unknown => "unknown",
+        })
+    }
+}

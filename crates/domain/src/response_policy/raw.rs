@@ -1,0 +1,81 @@
+//! The policy file as written: TOML deserialized field by field, unknown settings refused
+//! (`deny_unknown_fields`), nothing checked yet beyond types; `check` judges the values.
+
+use super::{FindingFilter, TagMode};
+use crate::cloudwan::UnknownSegment;
+use crate::finding::ResourceRole;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPolicy {
+    pub(super) ladder: Vec<String>,
+    #[serde(default)]
+    pub(super) dry_run: bool,
+    pub(super) tags: RawTags,
+    #[serde(default)]
+    pub(super) findings: FindingFilter,
+    pub(super) bands: Vec<RawBand>,
+    #[serde(default)]
+    pub(super) overrides: Vec<RawOverride>,
+    #[serde(default)]
+    pub(super) protected: RawProtected,
+    pub(super) budget: Option<RawBudget>,
+    #[serde(default)]
+    pub(super) core_network: RawCoreNetwork,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTags {
+    pub(super) mode: TagMode,
+    pub(super) key: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBand {
+    pub(super) name: String,
+    pub(super) from: f64,
+    pub(super) to: f64,
+    pub(super) segment: Option<String>,
+    pub(super) duration: Option<String>,
+    pub(super) release: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOverride {
+    pub(super) types: Vec<String>,
+    pub(super) role: Option<ResourceRole>,
+    #[serde(default)]
+    pub(super) suppress: bool,
+    pub(super) segment: Option<String>,
+    pub(super) duration: Option<String>,
+    pub(super) release: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawProtected {
+    #[serde(default)]
+    pub(super) vpcs: Vec<String>,
+    #[serde(default)]
+    pub(super) attachments: Vec<String>,
+    pub(super) tag: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBudget {
+    pub(super) window: String,
+    pub(super) max_moves: u32,
+    pub(super) max_moves_per_account: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCoreNetwork {
+    #[serde(default)]
+    pub(super) unknown_segment: UnknownSegment,
+}
