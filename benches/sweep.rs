@@ -7,9 +7,9 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::{finding, Cloud, OVERLAY_CORE, OWNER};
+use common::{finding, Cloud, Spoke, OVERLAY_CORE, OWNER};
 use cwq_domain::lifecycle::AttachmentItem;
-use cwq_localcloud::control::admin;
+use cwq_localcloud::admin::AdminClient;
 use cwq_pipeline::audit::{AuditEntry, AuditEvent};
 use cwq_pipeline::ports::Journal;
 use futures::StreamExt;
@@ -34,11 +34,11 @@ fn count(n: usize) -> String {
 
 /// The sweep function as the local Lambda host knows it: its `config` and `stats`.
 async fn sweep_function(cloud: &Cloud) -> Value {
-    let functions = admin(&cloud.endpoint, "GET", "functions", None).await.unwrap();
-    (functions.as_array().unwrap().iter())
-        .find(|f| f["config"]["name"] == "cwq-SweepFunction")
-        .unwrap()
-        .clone()
+    let functions = AdminClient::new(&cloud.endpoint).functions().await.unwrap();
+    let sweep = functions
+        .into_iter()
+        .find(|f| f.config.name == "cwq-SweepFunction");
+    serde_json::to_value(sweep.unwrap()).unwrap()
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -54,56 +54,9 @@ async fn main() {
     let template = serde_json::to_value(cloud.item(&real.attachment_id).await.unwrap()).unwrap();
     cloud.settings(json!({"transition_delay_ms": 0, "conflict_during_transition": false}));
 
-    // 10,000 contained attachments, as the real one is: cwq's tag and marker on each.
-    let tags = cloud.attachment(&real).await.2;
-    let tags: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let ids: Vec<String> = futures::stream::iter(0..LIVE)
-        .map(|n| {
-            let (cloud, tags) = (&cloud, &tags);
-            async move {
-                let (vpc, subnet) = (format!("vpc-{n:017x}"), format!("subnet-{n:017x}"));
-                cloud.create_attachment(OWNER, &vpc, &subnet, tags).await
-            }
-        })
-        .buffer_unordered(32)
-        .collect()
-        .await;
+    contained_attachments(&cloud, &real, &template).await;
+    other_items(&cloud).await;
     let journal = cloud.journal();
-    futures::stream::iter(ids.iter().enumerate())
-        .map(|(n, id)| {
-            let mut doc: Value = template.clone();
-            doc["attachment"]["attachment_id"] = json!(id);
-            doc["attachment"]["vpc_id"] = json!(format!("vpc-{n:017x}"));
-            doc["version"] = json!(0);
-            let item: AttachmentItem = serde_json::from_value(doc).unwrap();
-            let journal = journal.clone();
-            async move { journal.put_item(&item).await.unwrap() }
-        })
-        .buffer_unordered(32)
-        .collect::<Vec<_>>()
-        .await;
-    // 100,000 other items: incidents' audit trails (the journal's history).
-    let at = time::OffsetDateTime::now_utc();
-    futures::stream::iter(0..OTHER_ITEMS / 25)
-        .map(|batch| {
-            let journal = journal.clone();
-            async move {
-                let entries: Vec<AuditEntry> = (0..25)
-                    .map(|i| AuditEntry {
-                        incident_id: format!("bench-{batch}"),
-                        at: at + time::Duration::milliseconds(i),
-                        execution_arn: None,
-                        event: AuditEvent::Superseded {
-                            attachment_id: format!("attachment-bench-{batch}-{i}"),
-                        },
-                    })
-                    .collect();
-                journal.record(&entries).await.unwrap();
-            }
-        })
-        .buffer_unordered(16)
-        .collect::<Vec<_>>()
-        .await;
     let setup = setup.elapsed();
     // The sweep's first call, alone: the live index, every page.
     let listing = Instant::now();
@@ -163,4 +116,66 @@ async fn main() {
         }
     }
     println!();
+}
+
+/// 10,000 contained attachments, as the real one is: cwq's tag and marker on each, and a
+/// journal item copied from the real one's (`template`).
+async fn contained_attachments(cloud: &Cloud, real: &Spoke, template: &Value) {
+    let tags = cloud.attachment(real).await.2;
+    let tags: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let ids: Vec<String> = futures::stream::iter(0..LIVE)
+        .map(|n| {
+            let (tags, real) = (&tags, real);
+            async move {
+                let spoke = Spoke {
+                    vpc_id: format!("vpc-{n:017x}"),
+                    subnet_id: format!("subnet-{n:017x}"),
+                    ..real.clone()
+                };
+                cloud.estate.create_attachment(&spoke, tags).await.unwrap()
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let journal = cloud.journal();
+    futures::stream::iter(ids.iter().enumerate())
+        .map(|(n, id)| {
+            let mut doc: Value = template.clone();
+            doc["attachment"]["attachment_id"] = json!(id);
+            doc["attachment"]["vpc_id"] = json!(format!("vpc-{n:017x}"));
+            doc["version"] = json!(0);
+            let item: AttachmentItem = serde_json::from_value(doc).unwrap();
+            let journal = journal.clone();
+            async move { journal.put_item(&item).await.unwrap() }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
+}
+
+/// 100,000 other items: incidents' audit trails (the journal's history).
+async fn other_items(cloud: &Cloud) {
+    let journal = cloud.journal();
+    let at = time::OffsetDateTime::now_utc();
+    futures::stream::iter(0..OTHER_ITEMS / 25)
+        .map(|batch| {
+            let journal = journal.clone();
+            async move {
+                let entries: Vec<AuditEntry> = (0..25)
+                    .map(|i| AuditEntry {
+                        incident_id: format!("bench-{batch}"),
+                        at: at + time::Duration::milliseconds(i),
+                        execution_arn: None,
+                        event: AuditEvent::Superseded {
+                            attachment_id: format!("attachment-bench-{batch}-{i}"),
+                        },
+                    })
+                    .collect();
+                journal.record(&entries).await.unwrap();
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
 }

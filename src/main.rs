@@ -1,7 +1,9 @@
 //! `cwq`, the operator CLI. One module per verb; this file only dispatches.
 
+#[cfg(feature = "local")]
 mod demo;
 mod error;
+#[cfg(feature = "local")]
 mod local;
 mod operator;
 mod policy_check;
@@ -57,7 +59,9 @@ enum Command {
     Policy(policy_check::Args),
     Simulate(simulate::Args),
     /// The whole pipeline on the local cloud, end to end, in about two minutes.
+    #[cfg(feature = "local")]
     Demo(demo::Args),
+    #[cfg(feature = "local")]
     Local(local::Args),
 }
 
@@ -73,7 +77,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate(args) => simulate::run(args),
+        #[cfg(feature = "local")]
         Command::Local(args) => local::run(args),
+        #[cfg(feature = "local")]
         Command::Demo(args) => demo::run(args),
         Command::Status(args) => block_on(status::run(args)),
         Command::Show(args) => block_on(show::run(args)),

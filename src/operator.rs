@@ -40,6 +40,37 @@ pub enum Output {
     Json,
 }
 
+/// The SDK pointed at the running local cloud: its endpoint, Region and account.
+#[cfg(feature = "local")]
+fn local_cloud(
+    loader: aws_config::ConfigLoader,
+    state_dir: Option<PathBuf>,
+) -> Result<aws_config::ConfigLoader, CliError> {
+    let state_dir = state_dir.unwrap_or_else(crate::local::default_state_dir);
+    let state = crate::local::require_running(&state_dir)?;
+    let account = cwq_localcloud::gateway::DEFAULT_ACCOUNT;
+    Ok(loader
+        .endpoint_url(state.endpoint_url())
+        .region(aws_config::Region::new(cwq_localcloud::gateway::DEFAULT_REGION))
+        .credentials_provider(aws_sdk_sts::config::Credentials::new(
+            account,
+            "cwq-local",
+            None,
+            None,
+            "cwq-local",
+        )))
+}
+
+#[cfg(not(feature = "local"))]
+fn local_cloud(
+    _: aws_config::ConfigLoader,
+    _: Option<PathBuf>,
+) -> Result<aws_config::ConfigLoader, CliError> {
+    Err(CliError::invalid(
+        "--local: this cwq was built without the local cloud (cargo feature `local`)",
+    ))
+}
+
 /// The deployed cwq: SDK configuration and the stack's names.
 #[derive(Debug, Clone)]
 pub struct Deployed {
@@ -54,22 +85,7 @@ impl Deployed {
             loader = loader.profile_name(profile);
         }
         if connection.local {
-            let state_dir = connection
-                .state_dir
-                .clone()
-                .unwrap_or_else(crate::local::default_state_dir);
-            let state = crate::local::require_running(&state_dir)?;
-            let account = cwq_localcloud::gateway::DEFAULT_ACCOUNT;
-            loader = loader
-                .endpoint_url(state.endpoint_url())
-                .region(aws_config::Region::new(cwq_localcloud::gateway::DEFAULT_REGION))
-                .credentials_provider(aws_sdk_sts::config::Credentials::new(
-                    account,
-                    "cwq-local",
-                    None,
-                    None,
-                    "cwq-local",
-                ));
+            loader = local_cloud(loader, connection.state_dir.clone())?;
         }
         if let Some(region) = &connection.region {
             loader = loader.region(aws_config::Region::new(region.clone()));

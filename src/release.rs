@@ -6,10 +6,10 @@
 use crate::error::CliError;
 use crate::operator::{
     confirm, find_attachment, journal_failed, sdk_failed, time_text, wait_for_execution, Connection,
-    Deployed, Output, Progress,
+    Deployed, Ended, Output, Progress,
 };
 use cwq_domain::decision::Expiry;
-use cwq_domain::lifecycle::Demand;
+use cwq_domain::lifecycle::{AttachmentItem, Demand};
 use cwq_pipeline::audit::{AuditEntry, AuditEvent};
 use cwq_pipeline::contract::{ReleaseReason, ReleaseRequest};
 use cwq_pipeline::ports::Journal;
@@ -89,14 +89,37 @@ pub async fn release(args: ReleaseArgs) -> Result<(), CliError> {
             item.demands.len()
         ),
     )?;
+    let execution = start_release(&deployed, &item, args.reason.trim()).await?;
+    if args.no_wait {
+        match args.output {
+            Output::Json => println!("{}", json!({"execution_arn": execution, "status": "RUNNING"})),
+            Output::Text => println!("Release started: {execution}"),
+        }
+        return Ok(());
+    }
+    let mut progress = Progress::new();
+    let what = format!("releasing {}", a.vpc_id);
+    let ended = wait_for_execution(&deployed, &execution, args.timeout, &mut progress, &what).await?;
+    report_release(
+        &item,
+        &execution,
+        ended,
+        progress.elapsed().as_secs_f64(),
+        args.output,
+    )
+}
+
+/// Starts the release state machine for exactly the demands there now: a finding that arrives
+/// meanwhile keeps its own. Returns the execution's ARN.
+async fn start_release(deployed: &Deployed, item: &AttachmentItem, note: &str) -> Result<String, CliError> {
+    let a = &item.attachment;
     let (account, operator) = deployed.caller().await?;
-    // Exactly the demands there now: a finding that arrives meanwhile keeps its own.
     let request = ReleaseRequest {
         attachment_id: a.attachment_id.clone(),
         reason: ReleaseReason::Manual,
         demands: item.demands.iter().map(Demand::name).collect(),
         requested_by: Some(operator.clone()),
-        note: Some(args.reason.trim().to_string()),
+        note: Some(note.to_string()),
     };
     let machine = deployed.state_machine_arn(&operator, &account, "release");
     let name = format!(
@@ -113,18 +136,18 @@ pub async fn release(args: ReleaseArgs) -> Result<(), CliError> {
         .send()
         .await
         .map_err(|e| sdk_failed(&format!("states StartExecution {machine}"), e))?;
-    let execution = started.execution_arn().to_string();
-    if args.no_wait {
-        match args.output {
-            Output::Json => println!("{}", json!({"execution_arn": execution, "status": "RUNNING"})),
-            Output::Text => println!("Release started: {execution}"),
-        }
-        return Ok(());
-    }
-    let mut progress = Progress::new();
-    let what = format!("releasing {}", a.vpc_id);
-    let ended = wait_for_execution(&deployed, &execution, args.timeout, &mut progress, &what).await?;
-    let seconds = progress.elapsed().as_secs_f64();
+    Ok(started.execution_arn().to_string())
+}
+
+/// What the finished release did, in the operator's chosen output; an error unless it succeeded.
+fn report_release(
+    item: &AttachmentItem,
+    execution: &str,
+    ended: Ended,
+    seconds: f64,
+    format: Output,
+) -> Result<(), CliError> {
+    let a = &item.attachment;
     let output: Value = ended
         .output
         .as_deref()
@@ -137,7 +160,7 @@ pub async fn release(args: ReleaseArgs) -> Result<(), CliError> {
     let segment = output["reconcile"]["legs"][0]["segment"]
         .as_str()
         .map(str::to_string);
-    if args.output == Output::Json {
+    if format == Output::Json {
         println!(
             "{:#}",
             json!({"execution_arn": execution, "status": ended.status, "outcome": outcome, "attachment": a.attachment_id,
@@ -153,7 +176,7 @@ pub async fn release(args: ReleaseArgs) -> Result<(), CliError> {
             ended.cause.unwrap_or_default()
         )));
     }
-    if args.output == Output::Text {
+    if format == Output::Text {
         let now = segment.as_deref().unwrap_or("no segment");
         println!(
             "{outcome}: {} ({}) verified in {now} after {seconds:.1} s.\nExecution: {execution}",
@@ -214,15 +237,39 @@ pub async fn extend(args: ExtendArgs) -> Result<(), CliError> {
             time_text(from)
         ),
     )?;
+    record_extension(&deployed, &mut item, &segment, to).await?;
+    match args.output {
+        Output::Json => println!(
+            "{:#}",
+            json!({"attachment": attachment_id, "vpc": vpc, "segment": segment,
+                   "from": Expiry::At(from).to_string(), "to": Expiry::At(to).to_string()})
+        ),
+        Output::Text => println!(
+            "{vpc} ({attachment_id}) stays in {segment} until {} (was {}).",
+            time_text(to),
+            time_text(from)
+        ),
+    }
+    Ok(())
+}
+
+/// Holds `item`'s demands in `segment` until `to`, with the version check, and journals who did.
+async fn record_extension(
+    deployed: &Deployed,
+    item: &mut AttachmentItem,
+    segment: &str,
+    to: time::OffsetDateTime,
+) -> Result<(), CliError> {
     let (_, operator) = deployed.caller().await?;
     let journal = deployed.journal();
-    let extended = item.extend(&segment, Expiry::At(to));
+    let attachment_id = item.attachment.attachment_id.clone();
+    let extended = item.extend(segment, Expiry::At(to));
     // The version check makes a concurrent release or escalation win; the operator retries.
-    journal.put_item(&item).await.map_err(|e| match e {
+    journal.put_item(item).await.map_err(|e| match e {
         PortError::Conflict(_) => CliError::failed(format!(
             "{attachment_id} changed while extending (a finding, a release or an expiry); look again with `cwq show`"
         )),
-        other => journal_failed(&deployed, other),
+        other => journal_failed(deployed, other),
     })?;
     let entries: Vec<AuditEntry> = extended
         .iter()
@@ -240,18 +287,5 @@ pub async fn extend(args: ExtendArgs) -> Result<(), CliError> {
     journal
         .record(&entries)
         .await
-        .map_err(|e| journal_failed(&deployed, e))?;
-    match args.output {
-        Output::Json => println!(
-            "{:#}",
-            json!({"attachment": attachment_id, "vpc": vpc, "segment": segment,
-                   "from": Expiry::At(from).to_string(), "to": Expiry::At(to).to_string()})
-        ),
-        Output::Text => println!(
-            "{vpc} ({attachment_id}) stays in {segment} until {} (was {}).",
-            time_text(to),
-            time_text(from)
-        ),
-    }
-    Ok(())
+        .map_err(|e| journal_failed(deployed, e))
 }

@@ -8,6 +8,7 @@
 use crate::error::CliError;
 use crate::operator::{confirm, sdk_failed, wait_for_execution, Connection, Deployed, Output, Progress};
 use aws_sdk_sfn::error::ProvideErrorMetadata;
+use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
 use serde_json::json;
 use std::time::Duration;
 
@@ -38,69 +39,16 @@ pub async fn run(args: Args) -> Result<(), CliError> {
     }
     let deployed = Deployed::connect(&args.connection).await?;
     let sfn = deployed.step_functions();
-    let described = sfn
-        .describe_execution()
-        .execution_arn(&args.execution_arn)
-        .send()
-        .await
-        .map_err(|e| match e.code() {
-            Some("ExecutionDoesNotExist") => {
-                CliError::refused(format!("no execution {}", args.execution_arn))
-            }
-            _ => sdk_failed("states DescribeExecution", e),
-        })?;
-    let status = described.status().as_str().to_string();
-    if !matches!(status.as_str(), "FAILED" | "TIMED_OUT" | "ABORTED") {
-        return Err(CliError::refused(format!(
-            "{} is {status}: only a failed, timed-out or aborted execution can be restarted",
-            args.execution_arn
-        )));
-    }
-    confirm(args.yes, &format!("Restart {} ({status})?", args.execution_arn))?;
-
-    let failed_in = failed_state(&sfn, &args.execution_arn).await?;
-    let redriven = match &failed_in {
-        Some((state, true)) => Err(format!(
-            "it ended in the Fail state {state:?}, which a redrive would enter again"
-        )),
-        _ => sfn
-            .redrive_execution()
-            .execution_arn(&args.execution_arn)
-            .send()
-            .await
-            .map_err(|refusal| {
-                refusal
-                    .message()
-                    .or(refusal.code())
-                    .unwrap_or("redrive is not available")
-                    .to_string()
-            }),
-    };
-    let (how, execution) = match redriven {
-        Ok(_) => (
-            "redriven: Step Functions re-runs it from the state that failed".to_string(),
-            args.execution_arn.clone(),
+    let described = restartable(&sfn, &args.execution_arn).await?;
+    confirm(
+        args.yes,
+        &format!(
+            "Restart {} ({})?",
+            args.execution_arn,
+            described.status().as_str()
         ),
-        Err(why) => {
-            let machine = described.state_machine_arn();
-            let name = restart_name(described.name().unwrap_or("execution"));
-            let started = sfn
-                .start_execution()
-                .state_machine_arn(machine)
-                .name(&name)
-                .input(described.input().unwrap_or("{}"))
-                .send()
-                .await
-                .map_err(|e| sdk_failed("states StartExecution", e))?;
-            (
-                format!(
-                    "not redriven ({why}), so a new execution {name} started with the same input; \
-                     its steps carry on from the journal"
-                ),
-                started.execution_arn().to_string(),
-            )
-        }
-    };
+    )?;
+    let (how, execution) = restart(&sfn, &described, &args.execution_arn).await?;
     if args.output == Output::Text {
         println!("Restarted: {how}.\nExecution: {execution}");
     }
@@ -131,6 +79,76 @@ pub async fn run(args: Args) -> Result<(), CliError> {
         )));
     }
     Ok(())
+}
+
+/// The execution, if it exists and ended in a way a restart can finish.
+async fn restartable(
+    sfn: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+) -> Result<DescribeExecutionOutput, CliError> {
+    let described = sfn
+        .describe_execution()
+        .execution_arn(execution_arn)
+        .send()
+        .await
+        .map_err(|e| match e.code() {
+            Some("ExecutionDoesNotExist") => CliError::refused(format!("no execution {execution_arn}")),
+            _ => sdk_failed("states DescribeExecution", e),
+        })?;
+    let status = described.status().as_str();
+    if !matches!(status, "FAILED" | "TIMED_OUT" | "ABORTED") {
+        return Err(CliError::refused(format!(
+            "{execution_arn} is {status}: only a failed, timed-out or aborted execution can be restarted"
+        )));
+    }
+    Ok(described)
+}
+
+/// Redrives the execution when Step Functions can; otherwise starts a new one with the same
+/// input, whose steps carry on from the journal. Returns how, and the execution to follow.
+async fn restart(
+    sfn: &aws_sdk_sfn::Client,
+    described: &DescribeExecutionOutput,
+    execution_arn: &str,
+) -> Result<(String, String), CliError> {
+    let redriven = match failed_state(sfn, execution_arn).await? {
+        Some((state, true)) => Err(format!(
+            "it ended in the Fail state {state:?}, which a redrive would enter again"
+        )),
+        _ => sfn
+            .redrive_execution()
+            .execution_arn(execution_arn)
+            .send()
+            .await
+            .map_err(|refusal| {
+                refusal
+                    .message()
+                    .or(refusal.code())
+                    .unwrap_or("redrive is not available")
+                    .to_string()
+            }),
+    };
+    let why = match redriven {
+        Ok(_) => {
+            let how = "redriven: Step Functions re-runs it from the state that failed";
+            return Ok((how.to_string(), execution_arn.to_string()));
+        }
+        Err(why) => why,
+    };
+    let name = restart_name(described.name().unwrap_or("execution"));
+    let started = sfn
+        .start_execution()
+        .state_machine_arn(described.state_machine_arn())
+        .name(&name)
+        .input(described.input().unwrap_or("{}"))
+        .send()
+        .await
+        .map_err(|e| sdk_failed("states StartExecution", e))?;
+    let how = format!(
+        "not redriven ({why}), so a new execution {name} started with the same input; \
+         its steps carry on from the journal"
+    );
+    Ok((how, started.execution_arn().to_string()))
 }
 
 /// The last state the execution entered, and whether it is a Fail state (from its history,

@@ -6,6 +6,7 @@
 use crate::error::CliError;
 use crate::operator::{find, journal_failed, printable, time_text, Connection, Deployed, Output, Subject};
 use crate::status::{expiry_text, segment_text, to_json};
+use cwq_domain::decision::Expiry;
 use cwq_domain::lifecycle::{AttachmentItem, Drift};
 use cwq_pipeline::audit::{AuditEntry, AuditEvent};
 use cwq_pipeline::ports::Journal;
@@ -177,15 +178,17 @@ fn describe(event: &AuditEvent) -> String {
             account,
             first_sighting,
             ..
-        } => format!(
-            "{} severity {severity} on {instance_id} in {account}{}",
-            printable(finding_type),
-            if *first_sighting {
+        } => {
+            let duplicate = if *first_sighting {
                 ""
             } else {
                 " (seen before: a duplicate)"
-            }
-        ),
+            };
+            format!(
+                "{} severity {severity} on {instance_id} in {account}{duplicate}",
+                printable(finding_type)
+            )
+        }
         AuditEvent::Decided {
             vpc_id,
             attachment_id,
@@ -199,9 +202,7 @@ fn describe(event: &AuditEvent) -> String {
             attachment_id.as_deref().unwrap_or("not attached"),
             verdict.name(),
             segment.as_deref().map(|s| format!(" → {s}")).unwrap_or_default(),
-            until
-                .map(|u| format!(" until {}", expiry_text(u)))
-                .unwrap_or_default(),
+            until_text(*until),
             printable(reason),
             printable(policy_version)
         ),
@@ -211,18 +212,17 @@ fn describe(event: &AuditEvent) -> String {
             until,
             new_episode,
             original_value,
-        } => format!(
-            "{attachment_id}: demand {segment} until {}{}",
-            expiry_text(*until),
-            if *new_episode {
-                format!(
-                    "; a new quarantine, the key was {} before",
-                    original_value.as_deref().map_or("absent".into(), printable)
-                )
-            } else {
-                String::new()
-            }
-        ),
+        } => {
+            let before = original_value.as_deref().map_or("absent".into(), printable);
+            let episode = match new_episode {
+                true => format!("; a new quarantine, the key was {before} before"),
+                false => String::new(),
+            };
+            format!(
+                "{attachment_id}: demand {segment} until {}{episode}",
+                expiry_text(*until)
+            )
+        }
         AuditEvent::DemandsRemoved {
             attachment_id,
             reason,
@@ -232,13 +232,8 @@ fn describe(event: &AuditEvent) -> String {
         } => format!(
             "{attachment_id}: {reason:?} release removed {} demand(s){}{}",
             removed.len(),
-            requested_by
-                .as_deref()
-                .map(|b| format!(" for {}", printable(b)))
-                .unwrap_or_default(),
-            note.as_deref()
-                .map(|n| format!(" — {}", printable(n)))
-                .unwrap_or_default()
+            suffix(" for ", requested_by.as_deref()),
+            suffix(" — ", note.as_deref())
         ),
         AuditEvent::Tagged {
             attachment_id,
@@ -288,15 +283,14 @@ fn describe(event: &AuditEvent) -> String {
             instance_id,
             snapshots,
             found_after_restart,
-        } => format!(
-            "{instance_id}: {}{}",
-            snapshots.join(", "),
-            if *found_after_restart {
+        } => {
+            let restart = if *found_after_restart {
                 " (found after a restart)"
             } else {
                 ""
-            }
-        ),
+            };
+            format!("{instance_id}: {}{restart}", snapshots.join(", "))
+        }
         AuditEvent::ForensicsFailed { instance_id, error } => {
             format!(
                 "{instance_id}: no snapshot: {}; containment went on",
@@ -314,4 +308,17 @@ fn describe(event: &AuditEvent) -> String {
         ),
         AuditEvent::Outcome { detail_type, reason } => format!("{detail_type}: {}", printable(reason)),
     }
+}
+
+/// ` until …` when there is an expiry.
+fn until_text(until: Option<Expiry>) -> String {
+    until
+        .map(|u| format!(" until {}", expiry_text(u)))
+        .unwrap_or_default()
+}
+
+/// `lead` and the printable text, when there is one.
+fn suffix(lead: &str, text: Option<&str>) -> String {
+    text.map(|t| format!("{lead}{}", printable(t)))
+        .unwrap_or_default()
 }

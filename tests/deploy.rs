@@ -478,14 +478,13 @@ async fn an_invalid_policy_never_takes_effect_and_never_stops_a_lambda() {
     let logs = std::fs::read_to_string(cloud.state_dir.join("logs/cwq-DecideFunction.log")).unwrap();
     assert!(logs.contains("PolicyRefused"), "{logs}");
     // No crash: every decide invocation answered.
-    let functions = cwq_localcloud::control::admin(&cloud.endpoint, "GET", "functions", None)
+    let functions = cwq_localcloud::admin::AdminClient::new(&cloud.endpoint)
+        .functions()
         .await
         .unwrap();
     let decide = functions
-        .as_array()
-        .unwrap()
         .iter()
-        .find(|f| f["config"]["name"] == "cwq-DecideFunction")
+        .find(|f| f.config.name == "cwq-DecideFunction")
         .unwrap();
-    assert_eq!(decide["stats"]["errors"], 0, "{decide}");
+    assert_eq!(decide.stats.errors, 0, "{decide:?}");
 }

@@ -12,9 +12,11 @@
 use aws_config::BehaviorVersion;
 use aws_sdk_networkmanager::config::{Credentials, Region};
 use bytes::Bytes;
+use cwq_localcloud::admin::AdminClient;
 use cwq_localcloud::api::ApiRequest;
 use cwq_localcloud::cloudwan::Settings;
 use cwq_localcloud::gateway::{self, GatewayConfig};
+use cwq_localcloud::lambda_host::FunctionConfig;
 use http_body_util::{BodyExt, Full};
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -177,10 +179,11 @@ async fn main() {
             let _ = response.into_body().collect().await.unwrap();
         }
     };
+    let admin = AdminClient::new(cloud.endpoint_url());
     let mut first_invocation = Vec::new();
     for _ in 0..5 {
-        let config = json!({"name": "probe", "binary": probe});
-        cwq_localcloud::control::admin(&cloud.endpoint_url(), "PUT", "functions", Some(&config))
+        admin
+            .put_function(&FunctionConfig::new("probe", &probe))
             .await
             .unwrap();
         let t = Instant::now();

@@ -59,6 +59,14 @@ impl ApiResponse {
     pub fn ok(value: &Value) -> Self {
         Self::json(200, value)
     }
+
+    /// An error in AWS's JSON 1.0 protocol (Step Functions): `__type` and `message` in the
+    /// body, the code again in `x-amzn-ErrorType`.
+    pub fn json10_error(status: u16, code: &str, message: &str) -> Self {
+        let mut response = Self::json(status, &json!({"__type": code, "message": message}));
+        response.headers.push(("x-amzn-errortype".into(), code.into()));
+        response
+    }
 }
 
 /// An AWS error: its status, its code (`x-amzn-ErrorType` and `__type`), `Message` and the

@@ -1,7 +1,10 @@
-//! Controlling a local cloud running in the background: its state file and its admin API.
+//! Controlling a local cloud running in the background: its state file, the liveness of its
+//! processes, and calls to it (the untyped admin call, Invoke, AWS JSON-protocol calls).
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+pub use crate::admin::AdminError;
+use crate::defaults::{DEFAULT_ACCOUNT, DEFAULT_REGION};
+use crate::transport::{exchange, TransportError, JSON_CONTENT};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -22,13 +25,11 @@ impl StateFile {
     }
 
     pub fn read(state_dir: &Path) -> Option<Self> {
-        let text = std::fs::read_to_string(Self::path(state_dir)).ok()?;
-        serde_json::from_str(&text).ok()
+        read_json(&Self::path(state_dir))
     }
 
     pub fn write(&self) -> std::io::Result<()> {
-        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        std::fs::write(Self::path(&self.state_dir), text)
+        write_json(&Self::path(&self.state_dir), self)
     }
 
     pub fn remove(state_dir: &Path) {
@@ -38,6 +39,19 @@ impl StateFile {
     pub fn endpoint_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
+}
+
+/// A JSON file of the state directory, when it is there and parses.
+pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> Option<T> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+/// Writes `value` as pretty JSON, for people to read as well.
+pub(crate) fn write_json(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
+    std::fs::write(
+        path,
+        serde_json::to_string_pretty(value).map_err(std::io::Error::other)?,
+    )
 }
 
 /// Whether a process with this id exists (Linux: /proc).
@@ -56,34 +70,6 @@ pub fn port_in_use(port: u16) -> bool {
     std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum AdminError {
-    #[error("the local cloud at {url} does not answer: {message}")]
-    Unreachable { url: String, message: String },
-    #[error("the local cloud refused {what}: {message}")]
-    Refused { what: String, message: String },
-}
-
-/// Calls the admin API (`/_cwq/…`) of the gateway at `endpoint`.
-pub async fn admin(
-    endpoint: &str,
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-) -> Result<Value, AdminError> {
-    let (status, value) = exchange(endpoint, method, &format!("/_cwq/{path}"), &[], body).await?;
-    if status.is_success() {
-        Ok(value)
-    } else {
-        Err(AdminError::Refused {
-            what: format!("{method} /_cwq/{path}"),
-            message: value["message"]
-                .as_str()
-                .map_or_else(|| status.to_string(), str::to_string),
-        })
-    }
-}
-
 /// Invokes a function on the Lambda host as `account` would (RequestResponse); the answer is
 /// the function's result, or its error document.
 pub async fn invoke(
@@ -96,60 +82,22 @@ pub async fn invoke(
     let authorization =
         format!("AWS4-HMAC-SHA256 Credential={account}/20260101/us-east-1/lambda/aws4_request, Signature=0");
     let path = format!("/2015-03-31/functions/{function}/invocations");
-    let (status, value) = exchange(
-        endpoint,
-        "POST",
-        &path,
-        &[("authorization", &authorization)],
-        Some(payload),
-    )
-    .await?;
+    let headers = [JSON_CONTENT, ("authorization", &authorization)];
+    let (status, value) = exchange(endpoint, "POST", &path, &headers, Some(payload))
+        .await
+        .map_err(|e| AdminError::Unreachable {
+            url: endpoint.to_string(),
+            message: e.message(),
+        })?;
     if status.is_success() {
         Ok(value)
     } else {
         Err(AdminError::Refused {
             what: format!("Invoke {function}"),
+            status: status.as_u16(),
             message: value.to_string(),
         })
     }
-}
-
-async fn exchange(
-    endpoint: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&Value>,
-) -> Result<(hyper::StatusCode, Value), AdminError> {
-    let unreachable = |message: String| AdminError::Unreachable {
-        url: endpoint.to_string(),
-        message,
-    };
-    let client =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
-    let payload = body.map(Value::to_string).unwrap_or_default();
-    let mut request = hyper::Request::builder()
-        .method(method)
-        .uri(format!("{endpoint}{path}"))
-        .header("content-type", "application/json");
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let request = request
-        .body(Full::new(Bytes::from(payload)))
-        .map_err(|e| unreachable(e.to_string()))?;
-    let response = client
-        .request(request)
-        .await
-        .map_err(|e| unreachable(e.to_string()))?;
-    let status = response.status();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| unreachable(e.to_string()))?
-        .to_bytes();
-    Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -177,31 +125,20 @@ pub async fn aws_json(
         code: code.to_string(),
         message,
     };
-    let client =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
     let scope = format!(
-        "AWS4-HMAC-SHA256 Credential={}/20260101/{}/{service}/aws4_request, SignedHeaders=host, Signature=local",
-        crate::gateway::DEFAULT_ACCOUNT,
-        crate::gateway::DEFAULT_REGION
+        "AWS4-HMAC-SHA256 Credential={DEFAULT_ACCOUNT}/20260101/{DEFAULT_REGION}/{service}/aws4_request, SignedHeaders=host, Signature=local"
     );
-    let request = hyper::Request::post(format!("{endpoint}/"))
-        .header("content-type", "application/x-amz-json-1.0")
-        .header("x-amz-target", target)
-        .header("authorization", scope)
-        .body(Full::new(Bytes::from(body.to_string())))
-        .map_err(|e| fail("RequestError", e.to_string()))?;
-    let response = client
-        .request(request)
+    let headers = [
+        ("content-type", "application/x-amz-json-1.0"),
+        ("x-amz-target", target),
+        ("authorization", &scope),
+    ];
+    let (status, value) = exchange(endpoint, "POST", "/", &headers, Some(body))
         .await
-        .map_err(|e| fail("Unreachable", e.to_string()))?;
-    let status = response.status();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| fail("Unreachable", e.to_string()))?
-        .to_bytes();
-    let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        .map_err(|e| match e {
+            TransportError::Request(message) => fail("RequestError", message),
+            TransportError::Unreachable(message) => fail("Unreachable", message),
+        })?;
     if status.is_success() {
         return Ok(value);
     }

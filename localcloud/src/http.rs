@@ -39,6 +39,11 @@ where
     }
 }
 
+/// A header's value, when it is text.
+pub fn header<'a>(headers: &'a hyper::HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
 pub async fn collect(request: Request<Incoming>) -> Result<Bytes, hyper::Error> {
     Ok(request.into_body().collect().await?.to_bytes())
 }
@@ -48,12 +53,17 @@ pub fn status(code: u16, message: &str) -> Response<Body> {
 }
 
 pub fn json_status(code: u16, value: &serde_json::Value) -> Response<Body> {
-    let mut response = Response::new(full(value.to_string()));
+    typed_status(code, "application/json", value.to_string())
+}
+
+/// A response of status `code` whose body is of `content_type`.
+pub fn typed_status(code: u16, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut response = Response::new(full(body));
     *response.status_mut() =
         hyper::StatusCode::from_u16(code).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     response.headers_mut().insert(
         "content-type",
-        hyper::header::HeaderValue::from_static("application/json"),
+        hyper::header::HeaderValue::from_static(content_type),
     );
     response
 }

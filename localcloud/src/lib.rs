@@ -7,10 +7,14 @@
 //! - [`lambda_host`]: real bootstrap binaries behind the Lambda Runtime API.
 //! - [`stepfunctions`]: Standard workflows of the real ASL, with redrive.
 //! - [`observe`]: fault injection, the log of mutating calls, counters.
+//! - [`admin`]: the typed client of the admin API; [`control`]: the state file and untyped
+//!   calls; [`deploy`]: `cwq local deploy`, a client of both.
 
+pub mod admin;
 pub mod api;
 pub mod cloudwan;
 pub mod control;
+pub mod defaults;
 pub mod deploy;
 pub mod events;
 pub mod gateway;
@@ -21,3 +25,4 @@ pub mod observe;
 pub mod overrides;
 pub mod stack;
 pub mod stepfunctions;
+mod transport;

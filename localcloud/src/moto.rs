@@ -108,7 +108,7 @@ pub async fn start(venv: &Path, port: u16, gateway_port: u16, log: &Path) -> Res
     let child = Command::new(venv.join("bin").join("moto_server"))
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .env("MOTO_PORT", gateway_port.to_string())
-        .env("AWS_DEFAULT_REGION", crate::gateway::DEFAULT_REGION)
+        .env("AWS_DEFAULT_REGION", crate::defaults::DEFAULT_REGION)
         .stdin(Stdio::null())
         .stdout(log_file)
         .stderr(stderr)

@@ -40,6 +40,22 @@ fn any() -> String {
     "*".into()
 }
 
+/// A rule for every call that does nothing yet: set the fields that matter.
+impl Default for FaultRule {
+    fn default() -> Self {
+        Self {
+            service: any(),
+            operation: any(),
+            throttle_rate: 0.0,
+            error_rate: 0.0,
+            latency_ms: 0,
+            denied: false,
+            crash_after: false,
+            times: None,
+        }
+    }
+}
+
 impl FaultRule {
     fn matches(&self, service: &str, operation: &str) -> bool {
         (self.service == "*" || self.service == service)

@@ -1,8 +1,7 @@
 //! Template parameters exactly as `sam deploy` reads them, so that a command line or a
 //! samconfig.toml that would break a real deploy breaks the local one first.
 //!
-//! `--parameter-overrides` follows the SAM CLI's converter (aws-sam-cli 1.170.0,
-//! samcli/cli/types.py, CfnParameterOverridesType): each argument is `file://…` (TOML or
+//! `--parameter-overrides` follows the SAM CLI's converter: each argument is `file://…` (TOML or
 //! YAML; JSON is not accepted) or text matched with SAM's regular expressions —
 //! `ParameterKey=K,ParameterValue=V` pairs, else ` K=V` pairs, where a value is a quoted
 //! string or a run of characters without spaces or quotes — and wrapping quotes are removed
@@ -20,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-/// CloudFormation: "Parameter value: 4,096 bytes".
+/// CloudFormation's limit on a parameter value (docs/aws-behaviour.md).
 pub const MAX_PARAMETER_BYTES: usize = 4096;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -116,74 +115,93 @@ fn convert_into(
         match value {
             Value::String(text) if text.is_empty() && flat_is_trivial(values) => {}
             Value::String(text) => match text.strip_prefix("file://") {
-                Some(file) => {
-                    let mut path = PathBuf::from(file);
-                    if path.is_relative() {
-                        if let Some(parent) = current_file.and_then(Path::parent) {
-                            path = parent.join(path);
-                        }
-                    }
-                    let path = path
-                        .canonicalize()
-                        .map_err(|_| OverrideError::NoFile(text.clone()))?;
-                    if !path.is_file() {
-                        return Err(OverrideError::NoFile(text.clone()));
-                    }
-                    let nested = read_file(&path, &text)?;
-                    if !seen.insert(path.clone()) {
-                        return Err(OverrideError::Recursion(path.display().to_string()));
-                    }
-                    let result = convert_into(&[nested], Some(&path), seen, parameters);
-                    seen.remove(&path);
-                    result?;
-                }
-                None => {
-                    let normalized = format!(" {}", text.trim());
-                    let mut matched = false;
-                    for pattern in patterns() {
-                        let mut any = false;
-                        for found in pattern.captures_iter(&normalized) {
-                            any = true;
-                            parameters.insert(found[1].to_string(), found[2].to_string());
-                        }
-                        if any {
-                            matched = true;
-                            break;
-                        }
-                    }
-                    if !matched {
-                        return Err(OverrideError::Format(text.clone()));
-                    }
-                }
+                Some(file) => convert_file(file, &text, current_file, seen, parameters)?,
+                None => convert_text(&text, parameters)?,
             },
-            Value::Object(map) => {
-                for (key, v) in map {
-                    match v {
-                        Value::Null => {
-                            parameters.insert(key, String::new());
-                        }
-                        v if key == "$include" => {
-                            if !matches!(v, Value::String(_) | Value::Array(_)) {
-                                return Err(OverrideError::Include);
-                            }
-                            convert_into(&[v], current_file, seen, parameters)?;
-                        }
-                        Value::Array(items) => {
-                            let joined: Vec<String> = items
-                                .iter()
-                                .filter(|x| !x.is_null() && x.as_str() != Some(""))
-                                .map(|x| python_str(x).trim().to_string())
-                                .collect();
-                            parameters.insert(key, joined.join(","));
-                        }
-                        other => {
-                            parameters.insert(key, python_str(&other));
-                        }
-                    }
-                }
-            }
+            Value::Object(map) => convert_map(map, current_file, seen, parameters)?,
             Value::Null => {}
             other => return Err(OverrideError::Format(other.to_string())),
+        }
+    }
+    Ok(())
+}
+
+/// `file://…`: the file's overrides, relative to the file that names it; a file that names
+/// itself, directly or not, is an error.
+fn convert_file(
+    file: &str,
+    text: &str,
+    current_file: Option<&Path>,
+    seen: &mut BTreeSet<PathBuf>,
+    parameters: &mut BTreeMap<String, String>,
+) -> Result<(), OverrideError> {
+    let mut path = PathBuf::from(file);
+    if path.is_relative() {
+        if let Some(parent) = current_file.and_then(Path::parent) {
+            path = parent.join(path);
+        }
+    }
+    let path = path
+        .canonicalize()
+        .map_err(|_| OverrideError::NoFile(text.to_string()))?;
+    if !path.is_file() {
+        return Err(OverrideError::NoFile(text.to_string()));
+    }
+    let nested = read_file(&path, text)?;
+    if !seen.insert(path.clone()) {
+        return Err(OverrideError::Recursion(path.display().to_string()));
+    }
+    let result = convert_into(&[nested], Some(&path), seen, parameters);
+    seen.remove(&path);
+    result
+}
+
+/// Text matched with SAM's patterns: the first that matches anything gives every pair.
+fn convert_text(text: &str, parameters: &mut BTreeMap<String, String>) -> Result<(), OverrideError> {
+    let normalized = format!(" {}", text.trim());
+    for pattern in patterns() {
+        let mut any = false;
+        for found in pattern.captures_iter(&normalized) {
+            any = true;
+            parameters.insert(found[1].to_string(), found[2].to_string());
+        }
+        if any {
+            return Ok(());
+        }
+    }
+    Err(OverrideError::Format(text.to_string()))
+}
+
+/// A file's mapping: scalars as Python's `str()` gives them, lists joined with commas, and
+/// `$include` of more overrides.
+fn convert_map(
+    map: serde_json::Map<String, Value>,
+    current_file: Option<&Path>,
+    seen: &mut BTreeSet<PathBuf>,
+    parameters: &mut BTreeMap<String, String>,
+) -> Result<(), OverrideError> {
+    for (key, v) in map {
+        match v {
+            Value::Null => {
+                parameters.insert(key, String::new());
+            }
+            v if key == "$include" => {
+                if !matches!(v, Value::String(_) | Value::Array(_)) {
+                    return Err(OverrideError::Include);
+                }
+                convert_into(&[v], current_file, seen, parameters)?;
+            }
+            Value::Array(items) => {
+                let joined: Vec<String> = items
+                    .iter()
+                    .filter(|x| !x.is_null() && x.as_str() != Some(""))
+                    .map(|x| python_str(x).trim().to_string())
+                    .collect();
+                parameters.insert(key, joined.join(","));
+            }
+            other => {
+                parameters.insert(key, python_str(&other));
+            }
         }
     }
     Ok(())
@@ -194,24 +212,34 @@ fn flat_is_trivial(values: &[Value]) -> bool {
     values.len() == 1 && values[0].as_str() == Some("")
 }
 
+/// A parameters file as JSON: TOML or YAML by its extension (`shown`: the file as named).
 fn read_file(path: &Path, shown: &str) -> Result<Value, OverrideError> {
-    let failed = |message: String| OverrideError::File {
-        path: path.display().to_string(),
-        message,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
+    let text = read_text(path)?;
     match path.extension().and_then(|e| e.to_str()) {
-        Some("toml") => {
-            let table: toml::Table = toml::from_str(&text).map_err(|e| failed(e.to_string()))?;
-            serde_json::to_value(table).map_err(|e| failed(e.to_string()))
-        }
+        Some("toml") => toml_as_json(path, &text),
         Some("yaml" | "yml") => {
-            let yaml: serde_norway::Value =
-                serde_norway::from_str(&text).map_err(|e| failed(e.to_string()))?;
-            serde_json::to_value(yaml).map_err(|e| failed(e.to_string()))
+            let yaml: serde_norway::Value = serde_norway::from_str(&text).map_err(file_error(path))?;
+            serde_json::to_value(yaml).map_err(file_error(path))
         }
         _ => Err(OverrideError::Extension(shown.to_string())),
     }
+}
+
+/// What went wrong with the file at `path`.
+fn file_error<E: std::fmt::Display>(path: &Path) -> impl Fn(E) -> OverrideError + '_ {
+    move |e| OverrideError::File {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn read_text(path: &Path) -> Result<String, OverrideError> {
+    std::fs::read_to_string(path).map_err(file_error(path))
+}
+
+fn toml_as_json(path: &Path, text: &str) -> Result<Value, OverrideError> {
+    let table: toml::Table = toml::from_str(text).map_err(file_error(path))?;
+    serde_json::to_value(table).map_err(file_error(path))
 }
 
 /// What a samconfig.toml gives `sam deploy` for environment `env`.
@@ -223,13 +251,7 @@ pub struct SamConfig {
 
 /// Reads `[ENV.deploy.parameters]` over `[ENV.global.parameters]`.
 pub fn samconfig(path: &Path, env: &str) -> Result<SamConfig, OverrideError> {
-    let failed = |message: String| OverrideError::File {
-        path: path.display().to_string(),
-        message,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
-    let table: toml::Table = toml::from_str(&text).map_err(|e| failed(e.to_string()))?;
-    let doc = serde_json::to_value(table).map_err(|e| failed(e.to_string()))?;
+    let doc = toml_as_json(path, &read_text(path)?)?;
     let mut config = SamConfig::default();
     for command in ["global", "deploy"] {
         let section = &doc[env][command]["parameters"];

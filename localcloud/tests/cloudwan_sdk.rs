@@ -9,14 +9,20 @@ use aws_sdk_networkmanager::error::ProvideErrorMetadata;
 use aws_sdk_networkmanager::types::{AttachmentState, CoreNetworkPolicyAlias, Tag};
 use aws_sdk_networkmanager::Client;
 use common::{admin, network_manager, repo_file, start, OWNER, SPOKE};
+use cwq_localcloud::admin::FaultSet;
 use cwq_localcloud::cloudwan::Settings;
-use serde_json::json;
+use cwq_localcloud::gateway::Running;
+use cwq_localcloud::observe::FaultRule;
 
 fn instant() -> Settings {
     Settings {
         transition_delay_ms: 0,
         ..Settings::default()
     }
+}
+
+async fn set_faults(cloud: &Running, rules: Vec<FaultRule>, seed: Option<u64>) {
+    admin(cloud).set_faults(&FaultSet { rules, seed }).await.unwrap();
 }
 
 fn overlay_policy() -> String {
@@ -264,13 +270,8 @@ async fn every_operation_round_trips_through_the_sdk() {
     assert_eq!(tags.tag_list()[0].value(), Some("net"));
 
     // The log holds every mutating call and no read.
-    let calls = admin(&cloud, "GET", "calls", json!(null)).await;
-    let operations: Vec<&str> = calls
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["operation"].as_str().unwrap())
-        .collect();
+    let calls = admin(&cloud).calls().await.unwrap();
+    let operations: Vec<&str> = calls.iter().map(|c| c.operation.as_str()).collect();
     assert_eq!(
         operations,
         [
@@ -400,7 +401,7 @@ async fn acceptance_paths() {
     // the attachment stays where it was.
     let mut other_reading = instant();
     other_reading.rejected_tag_change_detaches = false;
-    admin(&cloud, "PUT", "cloudwan/settings", json!(other_reading)).await;
+    admin(&cloud).set_cloudwan_settings(&other_reading).await.unwrap();
     owner
         .untag_resource()
         .resource_arn(&arn)
@@ -425,7 +426,7 @@ async fn acceptance_paths() {
     // An owner-initiated change goes straight through when configured so.
     let mut settings = instant();
     settings.owner_changes_need_acceptance = false;
-    admin(&cloud, "PUT", "cloudwan/settings", json!(settings)).await;
+    admin(&cloud).set_cloudwan_settings(&settings).await.unwrap();
     owner
         .tag_resource()
         .resource_arn(&arn)
@@ -461,9 +462,9 @@ async fn acceptance_paths() {
         (AttachmentState::Available, Some("blocked".into()))
     );
 
-    // The default, pessimistic reading (Terraform's: it waits for REJECTED, "to be
-    // detached"): rejecting a tag proposal rejects the attachment, out of its segment.
-    admin(&cloud, "PUT", "cloudwan/settings", json!(instant())).await;
+    // The default, pessimistic reading (docs/aws-behaviour.md): rejecting a tag proposal
+    // rejects the attachment, out of its segment.
+    admin(&cloud).set_cloudwan_settings(&instant()).await.unwrap();
     let pessimistic = attach(&owner, &core, &vpc_arn(SPOKE, "us-east-1", 9), &[]).await;
     state_and_segment(&owner, &pessimistic).await;
     owner
@@ -511,13 +512,13 @@ async fn transitions_conflicts_and_stuck_moves() {
     // Stuck: even a zero delay never completes until the fault is lifted.
     let mut settings = instant();
     settings.stuck_transitions = true;
-    admin(&cloud, "PUT", "cloudwan/settings", json!(settings)).await;
+    admin(&cloud).set_cloudwan_settings(&settings).await.unwrap();
     for _ in 0..3 {
         assert_eq!(state_and_segment(&nm, &id).await.0, AttachmentState::Creating);
     }
     settings.stuck_transitions = false;
     settings.conflict_during_transition = false;
-    admin(&cloud, "PUT", "cloudwan/settings", json!(settings)).await;
+    admin(&cloud).set_cloudwan_settings(&settings).await.unwrap();
     assert_eq!(
         state_and_segment(&nm, &id).await,
         (AttachmentState::Available, Some("hub".into()))
@@ -533,13 +534,13 @@ async fn injected_faults_and_typed_errors() {
     let id = attach(&nm, &core, &vpc_arn(SPOKE, "us-east-1", 3), &[]).await;
     let arn = attachment_arn(SPOKE, &id);
 
-    admin(
-        &cloud,
-        "PUT",
-        "faults",
-        json!({"rules": [{"service": "networkmanager", "operation": "TagResource", "throttle_rate": 1.0}]}),
-    )
-    .await;
+    let throttle_tagging = FaultRule {
+        service: "networkmanager".into(),
+        operation: "TagResource".into(),
+        throttle_rate: 1.0,
+        ..FaultRule::default()
+    };
+    set_faults(&cloud, vec![throttle_tagging], None).await;
     let err = nm
         .tag_resource()
         .resource_arn(&arn)
@@ -549,19 +550,18 @@ async fn injected_faults_and_typed_errors() {
         .unwrap_err();
     let err = err.into_service_error();
     assert!(err.is_throttling_exception(), "{err:?}");
-    let counters = admin(&cloud, "GET", "counters", json!(null)).await;
+    let counters = admin(&cloud).counters().await.unwrap();
     assert_eq!(
-        counters["networkmanager:TagResource"]["injected"], 3,
+        counters["networkmanager:TagResource"].injected, 3,
         "the SDK's standard mode tries 3 times"
     );
 
-    admin(
-        &cloud,
-        "PUT",
-        "faults",
-        json!({"rules": [{"operation": "GetVpcAttachment", "error_rate": 1.0}]}),
-    )
-    .await;
+    let fail_reads = FaultRule {
+        operation: "GetVpcAttachment".into(),
+        error_rate: 1.0,
+        ..FaultRule::default()
+    };
+    set_faults(&cloud, vec![fail_reads], None).await;
     let err = nm
         .get_vpc_attachment()
         .attachment_id(&id)
@@ -572,19 +572,18 @@ async fn injected_faults_and_typed_errors() {
     assert!(err.is_internal_server_exception(), "{err:?}");
 
     // Half the calls throttled: the SDK's retries carry most calls through.
-    admin(
-        &cloud,
-        "PUT",
-        "faults",
-        json!({"seed": 7, "rules": [{"throttle_rate": 0.5, "latency_ms": 1}]}),
-    )
-    .await;
+    let half_throttled = FaultRule {
+        throttle_rate: 0.5,
+        latency_ms: 1,
+        ..FaultRule::default()
+    };
+    set_faults(&cloud, vec![half_throttled], Some(7)).await;
     let mut ok = 0;
     for _ in 0..10 {
         ok += usize::from(nm.get_vpc_attachment().attachment_id(&id).send().await.is_ok());
     }
     assert!(ok >= 7, "{ok} of 10 got through");
-    admin(&cloud, "DELETE", "faults", json!(null)).await;
+    admin(&cloud).clear_faults().await.unwrap();
 
     let err = nm
         .get_vpc_attachment()
@@ -611,7 +610,7 @@ async fn injected_faults_and_typed_errors() {
     assert!(err.is_resource_not_found_exception(), "{err:?}");
     let mut settings = instant();
     settings.accept_core_owner_arn = true;
-    admin(&cloud, "PUT", "cloudwan/settings", json!(settings)).await;
+    admin(&cloud).set_cloudwan_settings(&settings).await.unwrap();
     nm.list_tags_for_resource()
         .resource_arn(attachment_arn(OWNER, &id))
         .send()

@@ -6,7 +6,9 @@
 mod common;
 
 use common::{admin, start};
+use cwq_localcloud::admin::AdminError;
 use cwq_localcloud::cloudwan::Settings;
+use cwq_localcloud::lambda_host::FunctionConfig;
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 
@@ -38,13 +40,11 @@ async fn invoke_answers_with_lambdas_shapes() {
     let cloud = start(Settings::default(), None, "lambda-host").await;
     let endpoint = cloud.endpoint_url();
     let probe = env!("CARGO_BIN_EXE_cwq-probe");
-    admin(
-        &cloud,
-        "PUT",
-        "functions",
-        json!({"name": "probe", "binary": probe, "timeout_seconds": 2}),
-    )
-    .await;
+    let config = FunctionConfig {
+        timeout_seconds: 2,
+        ..FunctionConfig::new("probe", probe)
+    };
+    admin(&cloud).put_function(&config).await.unwrap();
 
     let (status, error, body) = invoke(&endpoint, "probe", json!({"echo": 42})).await;
     assert_eq!((status, error), (200, None));
@@ -79,26 +79,21 @@ async fn invoke_answers_with_lambdas_shapes() {
         "{body}"
     );
 
-    let functions = admin(&cloud, "GET", "functions", json!(null)).await;
-    let stats = &functions[0]["stats"];
-    assert_eq!(
-        stats["cold_start_init_ms"].as_array().unwrap().len(),
-        2,
-        "{stats}"
-    );
-    assert_eq!(stats["invocations"], 5);
-    assert_eq!(stats["errors"], 2);
+    let functions = admin(&cloud).functions().await.unwrap();
+    let stats = &functions[0].stats;
+    assert_eq!(stats.cold_start_init_ms.len(), 2, "{stats:?}");
+    assert_eq!(stats.invocations, 5);
+    assert_eq!(stats.errors, 2);
     let log = std::fs::read_to_string(cloud.cloud.lambda.log_path("probe")).unwrap();
     assert!(log.is_empty() || !log.contains("panicked"), "{log}");
 
     // Registering a binary that does not exist is refused.
-    let refused = cwq_localcloud::control::admin(
-        &endpoint,
-        "PUT",
-        "functions",
-        Some(&json!({"name": "x", "binary": "/no/such/bootstrap"})),
-    )
-    .await;
-    assert!(refused.is_err());
+    let refused = admin(&cloud)
+        .put_function(&FunctionConfig::new("x", "/no/such/bootstrap"))
+        .await;
+    assert!(
+        matches!(refused, Err(AdminError::Refused { status: 400, .. })),
+        "{refused:?}"
+    );
     cloud.stop().await;
 }

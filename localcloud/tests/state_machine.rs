@@ -8,8 +8,11 @@ mod common;
 
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
 use common::{admin, sdk_config, temp_dir};
+use cwq_localcloud::admin::LambdaSettings;
 use cwq_localcloud::cloudwan::Settings;
+use cwq_localcloud::lambda_host::FunctionConfig;
 use cwq_localcloud::stack::{self, StackConfig};
+use cwq_localcloud::stepfunctions::TimeoutName;
 use serde_json::json;
 use std::time::Duration;
 
@@ -72,13 +75,8 @@ async fn a_task_retries_a_named_error_and_catches_another() {
     .await
     .unwrap();
     let cloud = &stack.gateway;
-    admin(
-        cloud,
-        "PUT",
-        "functions",
-        json!({"name": "probe", "binary": env!("CARGO_BIN_EXE_cwq-probe")}),
-    )
-    .await;
+    let probe = FunctionConfig::new("probe", env!("CARGO_BIN_EXE_cwq-probe"));
+    admin(cloud).put_function(&probe).await.unwrap();
     let sfn = aws_sdk_sfn::Client::new(&sdk_config(cloud, "123456789012").await);
     let machine = sfn
         .create_state_machine()
@@ -144,30 +142,24 @@ async fn a_task_retries_a_named_error_and_catches_another() {
     assert_eq!(status, ExecutionStatus::Failed);
 
     // The Lambda host saw one cold start and kept the function's log.
-    let functions = admin(cloud, "GET", "functions", json!(null)).await;
-    let stats = &functions[0]["stats"];
-    assert_eq!(
-        stats["cold_start_init_ms"].as_array().unwrap().len(),
-        1,
-        "{stats}"
-    );
-    assert_eq!(stats["invocations"], 6);
+    let functions = admin(cloud).functions().await.unwrap();
+    let stats = &functions[0].stats;
+    assert_eq!(stats.cold_start_init_ms.len(), 1, "{stats:?}");
+    assert_eq!(stats.invocations, 6);
     stack.stop().await;
 }
 
 /// A Task whose function times out is retried by the deployed retrier whichever name the
-/// timeout reaches Step Functions with: `Lambda.Unknown` (the Step Functions guide) or
+/// timeout reaches Step Functions with: `Lambda.Unknown` (as Step Functions documents it) or
 /// `Sandbox.Timedout` (Lambda's own errorType). The local Lambda host reports either.
 #[tokio::test]
 async fn a_timeout_is_retried_under_either_name_it_may_have() {
     let cloud = common::start(Settings::default(), None, "timeouts").await;
-    admin(
-        &cloud,
-        "PUT",
-        "functions",
-        json!({"name": "probe", "binary": env!("CARGO_BIN_EXE_cwq-probe"), "timeout_seconds": 1}),
-    )
-    .await;
+    let probe = FunctionConfig {
+        timeout_seconds: 1,
+        ..FunctionConfig::new("probe", env!("CARGO_BIN_EXE_cwq-probe"))
+    };
+    admin(&cloud).put_function(&probe).await.unwrap();
     // The deployed quarantine machine's retrier for crashes and timeouts, with short waits.
     let deployed: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(common::repo_file("statemachine/quarantine.asl.json")).unwrap(),
@@ -204,8 +196,14 @@ async fn a_timeout_is_retried_under_either_name_it_may_have() {
         .send()
         .await
         .unwrap();
-    for name in ["Lambda.Unknown", "Sandbox.Timedout"] {
-        admin(&cloud, "PUT", "lambda/settings", json!({"timeout_error": name})).await;
+    for (name, timeout_error) in [
+        ("Lambda.Unknown", TimeoutName::LambdaUnknown),
+        ("Sandbox.Timedout", TimeoutName::SandboxTimedout),
+    ] {
+        admin(&cloud)
+            .set_lambda_settings(&LambdaSettings { timeout_error })
+            .await
+            .unwrap();
         let (status, _, events) = run(
             &sfn,
             machine.state_machine_arn(),

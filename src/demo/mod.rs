@@ -5,26 +5,21 @@
 //! demonstration as EventBridge would, and shows what cwq did: live progress, segments before
 //! and after, the snapshots, the journal, then an expiry and its release.
 
+mod look;
+
 use crate::error::CliError;
 use crate::local::{self, DeployArgs};
-use crate::operator::{print_table, time_text, Deployed};
-use crate::status::{held_until, print_items};
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_networkmanager::types::Tag;
-use aws_sdk_sts::config::Credentials;
+use crate::operator::print_table;
+use crate::status::held_until;
 use cwq_aws::journal::DynamoJournal;
-use cwq_domain::lifecycle::Status;
-use cwq_localcloud::control::admin;
+use cwq_localcloud::admin::{AdminClient, AdminError};
 use cwq_localcloud::deploy;
-use cwq_pipeline::ports::Journal;
-use serde_json::{json, Value};
+use cwq_testkit::{Estate, EstateError, FindingEvent, WORKLOAD};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-const OWNER: &str = "123456789012";
-const WORKLOAD: &str = "222222222222";
-const HOME_REGION: &str = "us-east-1";
 const TABLE: &str = "cwq-journal";
 /// How often the local scheduler runs the sweep.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
@@ -112,13 +107,18 @@ fn sdk<E: std::error::Error>(what: &str) -> impl Fn(E) -> CliError + '_ {
     move |e| CliError::failed(format!("{what}: {}", aws_sdk_sts::error::DisplayErrorContext(e)))
 }
 
+/// A spoke of the demo's estate, by the name the narration gives it.
 #[derive(Debug, Clone)]
 struct Spoke {
     name: &'static str,
-    region: &'static str,
-    vpc_id: String,
-    instance_id: String,
-    attachment_id: String,
+    spoke: cwq_testkit::Spoke,
+}
+
+impl std::ops::Deref for Spoke {
+    type Target = cwq_testkit::Spoke;
+    fn deref(&self) -> &cwq_testkit::Spoke {
+        &self.spoke
+    }
 }
 
 /// Each spoke's (segment, value of cwq's tag).
@@ -132,9 +132,8 @@ fn held(item: Option<cwq_domain::lifecycle::AttachmentItem>) -> Result<(String, 
 }
 
 struct Demo {
-    endpoint: String,
-    owner: aws_config::SdkConfig,
-    workload: BTreeMap<&'static str, aws_config::SdkConfig>,
+    admin: AdminClient,
+    estate: Estate,
     journal: DynamoJournal,
     started: Instant,
 }
@@ -147,7 +146,7 @@ impl Demo {
         let mut demo = Demo::start(args.port, state_dir).await?;
         let core_network_id = demo.create_core_network(repo).await?;
         let deployment = demo.deploy(args, repo, state_dir, &core_network_id).await?;
-        let spokes = demo.build_estate(&core_network_id).await?;
+        let spokes = demo.build_estate().await?;
         let before = demo.placements(&spokes).await?;
         let (payments, analytics) = (spokes[0].clone(), spokes[1].clone());
         demo.report_findings(repo, &deployment, &payments, &analytics)
@@ -174,33 +173,34 @@ impl Demo {
         };
         let (endpoint, took) = local::start(state_dir, port).await?;
         println!("Up at {endpoint} in {:.1} s.", took.as_secs_f64());
-        let settings = json!({"transition_delay_ms": TRANSITION_MS, "conflict_during_transition": true});
-        let mut current = admin(&endpoint, "GET", "cloudwan/settings", None)
+        let admin = AdminClient::new(&endpoint);
+        let cloud_wan_settings = |e: AdminError| failed("Cloud WAN settings")(&e);
+        let mut settings = admin.cloudwan_settings().await.map_err(cloud_wan_settings)?;
+        settings.transition_delay_ms = TRANSITION_MS;
+        settings.conflict_during_transition = true;
+        admin
+            .set_cloudwan_settings(&settings)
             .await
-            .map_err(|e| failed("Cloud WAN settings")(&e))?;
-        merge(&mut current, &settings);
-        admin(&endpoint, "PUT", "cloudwan/settings", Some(&current))
-            .await
-            .map_err(|e| failed("Cloud WAN settings")(&e))?;
-        let owner = config(
-            &endpoint,
-            HOME_REGION,
-            Credentials::new(OWNER, "cwq-local", None, None, "demo"),
-        )
-        .await;
-        let journal = DynamoJournal::new(aws_sdk_dynamodb::Client::new(&owner), TABLE);
+            .map_err(cloud_wan_settings)?;
+        let estate = Estate::connect(&endpoint).await.map_err(estate_failed)?;
+        let journal = DynamoJournal::new(aws_sdk_dynamodb::Client::new(&estate.owner), TABLE);
         Ok(Demo {
-            endpoint,
-            owner,
-            workload: BTreeMap::new(),
+            admin,
+            estate,
             journal,
             started: Instant::now(),
         })
     }
 
-    async fn create_core_network(&self, repo: &Path) -> Result<String, CliError> {
+    async fn create_core_network(&mut self, repo: &Path) -> Result<String, CliError> {
         heading("2. A core network with the segments hub, inspected, onlyshared, blocked, shared");
-        let core_network_id = self.core_network(repo).await?;
+        let document = std::fs::read_to_string(repo.join("examples/core-network-policy.json"))
+            .map_err(|e| failed("examples/core-network-policy.json")(&e))?;
+        let core_network_id = self
+            .estate
+            .create_core_network(&document)
+            .await
+            .map_err(estate_failed)?;
         println!("{core_network_id}: policy examples/core-network-policy.json, whose rule 10 maps cwq's");
         println!("tag quarantine=<segment> to that segment ahead of the owners' `domain` tags (rule 100).");
         Ok(core_network_id)
@@ -245,10 +245,7 @@ impl Demo {
             humantime::format_duration(args.hold)
         );
         println!("the live core network, then stored in the journal, where the Lambdas read it:");
-        let deployed = Deployed {
-            sdk: self.owner.clone(),
-            stack: "cwq".into(),
-        };
+        let deployed = self.deployed();
         let apply = crate::policy_check::Apply {
             text: &policy,
             source: "the demo's policy",
@@ -262,21 +259,25 @@ impl Demo {
         Ok(deployment)
     }
 
-    async fn build_estate(&mut self, core_network_id: &str) -> Result<Vec<Spoke>, CliError> {
+    async fn build_estate(&self) -> Result<Vec<Spoke>, CliError> {
         heading("4. The estate: three spoke VPCs with an instance each, in account 222222222222");
-        self.assume_workload_role().await?;
         let mut spokes = Vec::new();
         for (name, region, cidr, domain) in [
             ("payments", "us-east-1", "10.1.0.0/16", "hub"),
             ("analytics", "eu-west-1", "10.2.0.0/16", "hub"),
             ("tools", "us-east-1", "10.3.0.0/16", "shared"),
         ] {
-            let spoke = self.spoke(core_network_id, name, region, cidr, domain).await?;
+            let tags = [("domain", domain), ("Name", name)];
+            let spoke = self
+                .estate
+                .spoke(WORKLOAD, region, cidr, &tags)
+                .await
+                .map_err(estate_failed)?;
             println!(
                 "  {name:<10} {region:<10} {}  {}  {}  domain={domain}",
                 spoke.vpc_id, spoke.instance_id, spoke.attachment_id
             );
-            spokes.push(spoke);
+            spokes.push(Spoke { name, spoke });
         }
         Ok(spokes)
     }
@@ -305,7 +306,7 @@ impl Demo {
         let mut executions = Vec::new();
         for (i, (example, spoke, what)) in findings.iter().enumerate() {
             let event = finding_event(repo, example, spoke, i + 1)?;
-            let started = deploy::inject(&self.endpoint, deployment, &event)
+            let started = deploy::inject(self.admin.endpoint(), deployment, &event)
                 .await
                 .map_err(|e| failed("inject")(&e))?;
             let execution = match started.into_iter().next() {
@@ -435,382 +436,11 @@ impl Demo {
         println!();
         self.show(analytics, Some("DemandsRemoved")).await
     }
-
-    async fn core_network(&self, repo: &Path) -> Result<String, CliError> {
-        let nm = aws_sdk_networkmanager::Client::new(&self.owner);
-        let global = nm
-            .create_global_network()
-            .description("cwq demo")
-            .send()
-            .await
-            .map_err(sdk("CreateGlobalNetwork"))?;
-        let global_id = global
-            .global_network()
-            .and_then(|g| g.global_network_id())
-            .unwrap_or_default();
-        let document = std::fs::read_to_string(repo.join("examples/core-network-policy.json"))
-            .map_err(|e| failed("examples/core-network-policy.json")(&e))?;
-        let core = nm
-            .create_core_network()
-            .global_network_id(global_id)
-            .policy_document(document)
-            .send()
-            .await
-            .map_err(sdk("CreateCoreNetwork"))?;
-        Ok(core
-            .core_network()
-            .and_then(|c| c.core_network_id())
-            .unwrap_or_default()
-            .to_string())
-    }
-
-    /// The workload account is reached through a role, as the pipeline reaches it.
-    async fn assume_workload_role(&mut self) -> Result<(), CliError> {
-        let assumed = aws_sdk_sts::Client::new(&self.owner)
-            .assume_role()
-            .role_arn(format!("arn:aws:iam::{WORKLOAD}:role/cwq-workload"))
-            .role_session_name("cwq-demo")
-            .send()
-            .await
-            .map_err(sdk("AssumeRole"))?;
-        let c = assumed
-            .credentials()
-            .ok_or_else(|| CliError::failed("AssumeRole returned no credentials"))?;
-        for region in ["us-east-1", "eu-west-1"] {
-            let credentials = Credentials::new(
-                c.access_key_id(),
-                c.secret_access_key(),
-                Some(c.session_token().to_string()),
-                None,
-                "demo-workload",
-            );
-            self.workload
-                .insert(region, config(&self.endpoint, region, credentials).await);
-        }
-        Ok(())
-    }
-
-    fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
-        aws_sdk_ec2::Client::new(&self.workload[region])
-    }
-
-    async fn spoke(
-        &self,
-        core_network_id: &str,
-        name: &'static str,
-        region: &'static str,
-        cidr: &str,
-        domain: &str,
-    ) -> Result<Spoke, CliError> {
-        let ec2 = self.ec2(region);
-        let vpc = ec2
-            .create_vpc()
-            .cidr_block(cidr)
-            .send()
-            .await
-            .map_err(sdk("CreateVpc"))?;
-        let vpc_id = vpc.vpc().and_then(|v| v.vpc_id()).unwrap_or_default().to_string();
-        let subnet = ec2
-            .create_subnet()
-            .vpc_id(&vpc_id)
-            .cidr_block(cidr.replace(".0.0/16", ".1.0/24"))
-            .send()
-            .await
-            .map_err(sdk("CreateSubnet"))?;
-        let subnet_id = subnet
-            .subnet()
-            .and_then(|s| s.subnet_id())
-            .unwrap_or_default()
-            .to_string();
-        let images = ec2
-            .describe_images()
-            .owners("amazon")
-            // moto renders all of its ~1,300 images in 3–6 s when asked for every one.
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("name")
-                    .values("al2023-ami-*-x86_64")
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(sdk("DescribeImages"))?;
-        let image = images
-            .images()
-            .first()
-            .and_then(|i| i.image_id())
-            .ok_or_else(|| CliError::failed(format!("no image in {region}")))?;
-        let run = ec2
-            .run_instances()
-            .image_id(image)
-            .min_count(1)
-            .max_count(1)
-            .subnet_id(&subnet_id)
-            .send()
-            .await
-            .map_err(sdk("RunInstances"))?;
-        let instance_id = run
-            .instances()
-            .first()
-            .and_then(|i| i.instance_id())
-            .unwrap_or_default()
-            .to_string();
-        let nm = aws_sdk_networkmanager::Client::new(&self.owner);
-        let created = nm
-            .create_vpc_attachment()
-            .core_network_id(core_network_id)
-            .vpc_arn(format!("arn:aws:ec2:{region}:{WORKLOAD}:vpc/{vpc_id}"))
-            .subnet_arns(format!("arn:aws:ec2:{region}:{WORKLOAD}:subnet/{subnet_id}"))
-            .tags(Tag::builder().key("domain").value(domain).build())
-            .tags(Tag::builder().key("Name").value(name).build())
-            .send()
-            .await
-            .map_err(sdk("CreateVpcAttachment"))?;
-        let attachment_id = created
-            .vpc_attachment()
-            .and_then(|v| v.attachment())
-            .and_then(|a| a.attachment_id())
-            .unwrap_or_default()
-            .to_string();
-        let spoke = Spoke {
-            name,
-            region,
-            vpc_id,
-            instance_id,
-            attachment_id,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.attachment(&spoke).await?.0 != "AVAILABLE" {
-            if Instant::now() > deadline {
-                return Err(CliError::failed(format!(
-                    "{name}'s attachment never became AVAILABLE"
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        Ok(spoke)
-    }
-
-    /// (state, segment, cwq's tag) of a spoke's attachment.
-    async fn attachment(&self, spoke: &Spoke) -> Result<(String, String, String), CliError> {
-        let got = aws_sdk_networkmanager::Client::new(&self.owner)
-            .get_vpc_attachment()
-            .attachment_id(&spoke.attachment_id)
-            .send()
-            .await
-            .map_err(sdk("GetVpcAttachment"))?;
-        let a = got
-            .vpc_attachment()
-            .and_then(|v| v.attachment())
-            .ok_or_else(|| CliError::failed("GetVpcAttachment returned no attachment"))?;
-        let segment = a
-            .segment_name()
-            .or_else(|| a.proposed_segment_change().and_then(|p| p.segment_name()))
-            .unwrap_or("(none)");
-        let tag = a
-            .tags()
-            .iter()
-            .find(|t| t.key() == Some("quarantine"))
-            .map(|t| format!("quarantine={}", t.value().unwrap_or_default()))
-            .unwrap_or_default();
-        Ok((
-            a.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
-            segment.to_string(),
-            tag,
-        ))
-    }
-
-    /// spoke name → (segment, cwq tag).
-    async fn placements(&self, spokes: &[Spoke]) -> Result<Placements, CliError> {
-        let mut all = BTreeMap::new();
-        for spoke in spokes {
-            let (_, segment, tag) = self.attachment(spoke).await?;
-            all.insert(spoke.name, (segment, tag));
-        }
-        Ok(all)
-    }
-
-    /// Prints each change of the attachments' state and of the executions until both end.
-    async fn watch(&self, spokes: &[Spoke], executions: &[(&str, String)]) -> Result<(), CliError> {
-        let sfn = aws_sdk_sfn::Client::new(&self.owner);
-        let started = Instant::now();
-        let mut last: BTreeMap<String, String> = BTreeMap::new();
-        loop {
-            let mut lines = Vec::new();
-            for spoke in spokes {
-                let (state, segment, _) = self.attachment(spoke).await?;
-                lines.push((
-                    spoke.name.to_string(),
-                    format!("attachment {state:<23} segment {segment}"),
-                ));
-            }
-            let mut running = 0;
-            for (name, arn) in executions {
-                let d = sfn
-                    .describe_execution()
-                    .execution_arn(arn)
-                    .send()
-                    .await
-                    .map_err(sdk("DescribeExecution"))?;
-                let status = d.status().as_str().to_string();
-                if status == "RUNNING" {
-                    running += 1;
-                }
-                let mut line = format!("execution  {status}");
-                if let Some(error) = d.error() {
-                    line.push_str(&format!(" {error}: {}", d.cause().unwrap_or_default()));
-                }
-                lines.push((format!("{name} "), line));
-            }
-            for (key, line) in lines {
-                if last.get(&key) != Some(&line) {
-                    println!(
-                        "  {:>5.1} s  {:<10} {line}",
-                        started.elapsed().as_secs_f64(),
-                        key.trim()
-                    );
-                    last.insert(key, line);
-                }
-            }
-            if running == 0 {
-                break;
-            }
-            if started.elapsed() > Duration::from_secs(180) {
-                return Err(CliError::failed(
-                    "the quarantine executions did not end within 3 minutes",
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        if last
-            .values()
-            .any(|line| line.starts_with("execution") && !line.contains("SUCCEEDED"))
-        {
-            return Err(CliError::failed("a quarantine execution did not succeed"));
-        }
-        Ok(())
-    }
-
-    async fn snapshots(&self, spoke: &Spoke) -> Result<Vec<(String, String, String)>, CliError> {
-        let described = self
-            .ec2(spoke.region)
-            .describe_snapshots()
-            .owner_ids("self")
-            .send()
-            .await
-            .map_err(sdk("DescribeSnapshots"))?;
-        Ok(described
-            .snapshots()
-            .iter()
-            .filter(|s| {
-                s.tags()
-                    .iter()
-                    .any(|t| t.key() == Some("cwq:instance") && t.value() == Some(spoke.instance_id.as_str()))
-            })
-            .map(|s| {
-                let incident = s
-                    .tags()
-                    .iter()
-                    .find(|t| t.key() == Some("cwq:incident"))
-                    .and_then(|t| t.value())
-                    .unwrap_or_default();
-                (
-                    s.snapshot_id().unwrap_or_default().to_string(),
-                    s.volume_id().unwrap_or_default().to_string(),
-                    incident.to_string(),
-                )
-            })
-            .collect())
-    }
-
-    async fn item(&self, spoke: &Spoke) -> Result<Option<cwq_domain::lifecycle::AttachmentItem>, CliError> {
-        self.journal
-            .item(&spoke.attachment_id)
-            .await
-            .map_err(|e| failed("journal")(&e))
-    }
-
-    /// What `cwq show` prints for the spoke (its incidents' timelines from step `from` on).
-    async fn show(&self, spoke: &Spoke, from: Option<&str>) -> Result<(), CliError> {
-        let deployed = Deployed {
-            sdk: self.owner.clone(),
-            stack: "cwq".into(),
-        };
-        let mut shown = crate::show::gather(&deployed, &spoke.attachment_id).await?;
-        if let Some(step) = from {
-            for (_, trail, _) in &mut shown.incidents {
-                let first = trail.iter().position(|e| e.event.name() == step).unwrap_or(0);
-                trail.drain(..first);
-            }
-        }
-        println!("$ cwq show {} --local   # {}", spoke.vpc_id, spoke.name);
-        crate::show::print(&shown);
-        Ok(())
-    }
-
-    async fn status(&self) -> Result<(), CliError> {
-        let mut items = self
-            .journal
-            .all_items()
-            .await
-            .map_err(|e| failed("journal")(&e))?;
-        items.sort_by_key(|i| i.changed_at);
-        println!("$ cwq status --local");
-        print_items(&items);
-        Ok(())
-    }
-
-    async fn wait_for_release(&self, spoke: &Spoke, timeout: Duration) -> Result<(), CliError> {
-        let started = Instant::now();
-        let mut last = String::new();
-        loop {
-            let item = self.item(spoke).await?;
-            let status = item.as_ref().map(|i| i.status().to_string()).unwrap_or_default();
-            let (state, segment, _) = self.attachment(spoke).await?;
-            let line = format!("journal {status:<12} attachment {state:<23} segment {segment}");
-            if line != last {
-                println!(
-                    "  {:>5.1} s  {:<10} {line}",
-                    started.elapsed().as_secs_f64(),
-                    spoke.name
-                );
-                last = line;
-            }
-            if item.is_some_and(|i| i.status() == Status::Released) && state == "AVAILABLE" {
-                return Ok(());
-            }
-            if started.elapsed() > timeout {
-                return Err(CliError::failed(format!(
-                    "{} was not released within {}",
-                    spoke.name,
-                    humantime::format_duration(timeout)
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-}
-
-async fn config(endpoint: &str, region: &str, credentials: Credentials) -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(region.to_string()))
-        .endpoint_url(endpoint)
-        .credentials_provider(credentials)
-        .load()
-        .await
 }
 
 fn free_port() -> Result<u16, CliError> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(CliError::failed)?;
     Ok(listener.local_addr().map_err(CliError::failed)?.port())
-}
-
-fn merge(into: &mut Value, changes: &Value) {
-    if let (Some(into), Some(changes)) = (into.as_object_mut(), changes.as_object()) {
-        for (k, v) in changes {
-            into.insert(k.clone(), v.clone());
-        }
-    }
 }
 
 fn short(arn: &str) -> &str {
@@ -819,7 +449,7 @@ fn short(arn: &str) -> &str {
 
 /// policy/default.toml with the Medium band held `hold`, so that the demo sees an expiry.
 fn demo_policy(hold: Duration) -> Result<String, CliError> {
-    const DEFAULT: &str = include_str!("../policy/default.toml");
+    const DEFAULT: &str = include_str!("../../policy/default.toml");
     let mut policy: toml::Table = toml::from_str(DEFAULT).map_err(CliError::failed)?;
     let bands = policy
         .get_mut("bands")
@@ -837,21 +467,17 @@ fn demo_policy(hold: Duration) -> Result<String, CliError> {
     Ok(text)
 }
 
-/// A GuardDuty event for the spoke's instance, from one of the example findings.
+/// A GuardDuty event for the spoke's instance, from one of the example findings, found now.
 fn finding_event(repo: &Path, example: &str, spoke: &Spoke, n: usize) -> Result<Value, CliError> {
     let path = repo.join(format!("examples/findings/{example}.json"));
-    let text = std::fs::read_to_string(&path).map_err(|e| failed(example)(&e))?;
-    let mut event: Value = serde_json::from_str(&text).map_err(|e| failed(example)(&e))?;
-    let now = time_text(time::OffsetDateTime::now_utc()).replace(' ', "T");
-    event["id"] = json!(format!("demo-event-{n}"));
-    event["time"] = json!(now);
-    event["region"] = json!(spoke.region);
-    let detail = &mut event["detail"];
-    detail["id"] = json!(format!("{n:0>32}"));
-    detail["accountId"] = json!(WORKLOAD);
-    detail["region"] = json!(spoke.region);
-    detail["updatedAt"] = json!(now);
-    detail["resource"]["instanceDetails"]["instanceId"] = json!(spoke.instance_id);
-    detail["resource"]["instanceDetails"]["networkInterfaces"][0]["vpcId"] = json!(spoke.vpc_id);
-    Ok(event)
+    let event = FindingEvent::example(&path).map_err(estate_failed)?;
+    let event = event
+        .on(spoke)
+        .id(&n.to_string())
+        .at(time::OffsetDateTime::now_utc());
+    Ok(event.build())
+}
+
+fn estate_failed(e: EstateError) -> CliError {
+    CliError::failed(e)
 }

@@ -3,7 +3,7 @@
 
 use super::require_running;
 use crate::error::CliError;
-use cwq_localcloud::control::admin;
+use cwq_localcloud::admin::AdminClient;
 use cwq_localcloud::deploy::{self, Delivery, DeployError, DeployOptions, Deployment};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -253,29 +253,19 @@ pub(super) async fn inject(state_dir: &Path, event_path: &Path, wait: bool) -> R
 }
 
 pub(super) async fn schedule(state_dir: &Path, name: Option<&str>) -> Result<(), CliError> {
-    let endpoint = require_running(state_dir)?.endpoint_url();
+    let admin = AdminClient::new(require_running(state_dir)?.endpoint_url());
     let Some(name) = name else {
-        let schedules = admin(&endpoint, "GET", "schedules", None)
-            .await
-            .map_err(CliError::failed)?;
-        for s in schedules.as_array().into_iter().flatten() {
-            let when = s["every_ms"]
-                .as_u64()
+        for s in admin.schedules().await.map_err(CliError::failed)? {
+            let when = s
+                .every_ms
                 .map_or("on demand".to_string(), |ms| format!("every {} s", ms / 1000));
-            println!(
-                "{:<32} {:<20} → {} ({when})",
-                s["name"].as_str().unwrap_or(""),
-                s["expression"].as_str().unwrap_or(""),
-                s["function"].as_str().unwrap_or("")
-            );
+            println!("{:<32} {:<20} → {} ({when})", s.name, s.expression, s.function);
         }
         return Ok(());
     };
-    let result = admin(&endpoint, "POST", &format!("schedules/{name}/run"), None)
-        .await
-        .map_err(CliError::failed)?;
-    println!("{result:#}");
-    if result["function_error"] == true {
+    let run = admin.run_schedule(name).await.map_err(CliError::failed)?;
+    println!("{:#}", serde_json::to_value(&run).map_err(CliError::failed)?);
+    if run.function_error {
         return Err(CliError::failed(format!("schedule {name}: the function failed")));
     }
     Ok(())

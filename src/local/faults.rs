@@ -2,8 +2,11 @@
 
 use super::{require_running, Output};
 use crate::error::CliError;
-use cwq_localcloud::control::admin;
-use serde_json::{json, Value};
+use cwq_localcloud::admin::{AdminClient, FaultSet, LambdaSettings};
+use cwq_localcloud::cloudwan::Settings;
+use cwq_localcloud::observe::FaultRule;
+use serde::Serialize;
+use serde_json::Value;
 use std::path::Path;
 
 #[derive(Debug, clap::Subcommand)]
@@ -74,15 +77,7 @@ pub(super) enum Faults {
 }
 
 pub(super) async fn faults(state_dir: &Path, command: Faults) -> Result<(), CliError> {
-    let endpoint = require_running(state_dir)?.endpoint_url();
-    let call = |method: &'static str, path: &'static str, body: Option<Value>| {
-        let endpoint = endpoint.clone();
-        async move {
-            admin(&endpoint, method, path, body.as_ref())
-                .await
-                .map_err(CliError::failed)
-        }
-    };
+    let admin = AdminClient::new(require_running(state_dir)?.endpoint_url());
     match command {
         Faults::List => {}
         Faults::Add {
@@ -101,25 +96,32 @@ pub(super) async fn faults(state_dir: &Path, command: Faults) -> Result<(), CliE
                     return Err(CliError::invalid(format!("{name} {rate} is not between 0 and 1")));
                 }
             }
-            let mut rules = call("GET", "faults", None).await?;
-            if let Some(list) = rules.as_array_mut() {
-                list.push(
-                    json!({"service": service, "operation": operation, "throttle_rate": throttle_rate,
-                           "error_rate": error_rate, "latency_ms": latency_ms, "crash_after": crash_after,
-                           "denied": denied, "times": times}),
-                );
-            }
-            call("PUT", "faults", Some(json!({"rules": rules, "seed": seed}))).await?;
+            let mut rules = admin.faults().await.map_err(CliError::failed)?;
+            rules.push(FaultRule {
+                service,
+                operation,
+                throttle_rate,
+                error_rate,
+                latency_ms,
+                denied,
+                crash_after,
+                times,
+            });
+            let set = FaultSet { rules, seed };
+            admin.set_faults(&set).await.map_err(CliError::failed)?;
         }
         Faults::Clear => {
-            call("DELETE", "faults", None).await?;
-            let mut settings = call("GET", "cloudwan/settings", None).await?;
-            settings["stuck_transitions"] = json!(false);
-            call("PUT", "cloudwan/settings", Some(settings)).await?;
+            admin.clear_faults().await.map_err(CliError::failed)?;
+            change_cloud_wan(&admin, |s| s.stuck_transitions = false).await?;
         }
         Faults::Lambda { timeout_error } => {
             if let Some(name) = timeout_error {
-                call("PUT", "lambda/settings", Some(json!({"timeout_error": name}))).await?;
+                let timeout_error = serde_json::from_value(Value::String(name)).map_err(CliError::invalid)?;
+                let settings = LambdaSettings { timeout_error };
+                admin
+                    .set_lambda_settings(&settings)
+                    .await
+                    .map_err(CliError::failed)?;
             }
         }
         Faults::Cloudwan {
@@ -131,87 +133,87 @@ pub(super) async fn faults(state_dir: &Path, command: Faults) -> Result<(), CliE
             rejected_tag_change_detaches,
             list_attachments_include_tags,
         } => {
-            let mut settings = call("GET", "cloudwan/settings", None).await?;
-            let changes = [
-                ("transition_delay_ms", transition_delay_ms.map(Value::from)),
-                ("stuck_transitions", stuck.map(Value::from)),
-                ("conflict_during_transition", conflict.map(Value::from)),
-                ("accept_core_owner_arn", accept_core_owner_arn.map(Value::from)),
-                (
-                    "owner_changes_need_acceptance",
-                    owner_changes_need_acceptance.map(Value::from),
-                ),
-                (
-                    "rejected_tag_change_detaches",
-                    rejected_tag_change_detaches.map(Value::from),
-                ),
-                (
-                    "list_attachments_include_tags",
-                    list_attachments_include_tags.map(Value::from),
-                ),
-            ];
-            for (key, value) in changes {
-                if let Some(value) = value {
-                    settings[key] = value;
-                }
-            }
-            call("PUT", "cloudwan/settings", Some(settings)).await?;
+            change_cloud_wan(&admin, |s| {
+                let set = |value: Option<bool>, field: &mut bool| *field = value.unwrap_or(*field);
+                s.transition_delay_ms = transition_delay_ms.unwrap_or(s.transition_delay_ms);
+                set(stuck, &mut s.stuck_transitions);
+                set(conflict, &mut s.conflict_during_transition);
+                set(accept_core_owner_arn, &mut s.accept_core_owner_arn);
+                set(
+                    owner_changes_need_acceptance,
+                    &mut s.owner_changes_need_acceptance,
+                );
+                set(rejected_tag_change_detaches, &mut s.rejected_tag_change_detaches);
+                set(
+                    list_attachments_include_tags,
+                    &mut s.list_attachments_include_tags,
+                );
+            })
+            .await?;
         }
     }
-    let rules = call("GET", "faults", None).await?;
-    let settings = call("GET", "cloudwan/settings", None).await?;
-    println!(
-        "fault rules: {}",
-        if rules.as_array().is_some_and(Vec::is_empty) {
-            "none".into()
-        } else {
-            format!("{rules:#}")
-        }
-    );
-    println!("cloudwan settings: {settings:#}");
-    let lambda = call("GET", "lambda/settings", None).await?;
-    println!("lambda settings: {lambda:#}");
+    print_faults(&admin).await
+}
+
+/// Reads the Cloud WAN emulator's settings, changes them, and puts them back.
+async fn change_cloud_wan(admin: &AdminClient, change: impl FnOnce(&mut Settings)) -> Result<(), CliError> {
+    let mut settings = admin.cloudwan_settings().await.map_err(CliError::failed)?;
+    change(&mut settings);
+    admin
+        .set_cloudwan_settings(&settings)
+        .await
+        .map_err(CliError::failed)?;
     Ok(())
 }
 
+/// The fault rules and the emulators' settings now.
+async fn print_faults(admin: &AdminClient) -> Result<(), CliError> {
+    let rules = admin.faults().await.map_err(CliError::failed)?;
+    let settings = admin.cloudwan_settings().await.map_err(CliError::failed)?;
+    let lambda = admin.lambda_settings().await.map_err(CliError::failed)?;
+    match rules.is_empty() {
+        true => println!("fault rules: none"),
+        false => println!("fault rules: {}", pretty(&rules)?),
+    }
+    println!("cloudwan settings: {}", pretty(&settings)?);
+    println!("lambda settings: {}", pretty(&lambda)?);
+    Ok(())
+}
+
+fn pretty(value: &impl Serialize) -> Result<String, CliError> {
+    serde_json::to_string_pretty(value).map_err(CliError::failed)
+}
+
+/// What the local cloud observed: the mutating `calls`, the `counters` per operation, or the
+/// IAM `actions` each function used.
 pub(super) async fn observe(state_dir: &Path, what: &'static str, output: Output) -> Result<(), CliError> {
-    let endpoint = require_running(state_dir)?.endpoint_url();
-    let value = admin(&endpoint, "GET", what, None)
-        .await
-        .map_err(CliError::failed)?;
+    let admin = AdminClient::new(require_running(state_dir)?.endpoint_url());
+    let failed = CliError::failed;
     match (output, what) {
-        (Output::Json, _) => println!("{value:#}"),
+        (Output::Json, "calls") => println!("{}", pretty(&admin.calls().await.map_err(failed)?)?),
+        (Output::Json, "actions") => println!("{}", pretty(&admin.actions().await.map_err(failed)?)?),
+        (Output::Json, _) => println!("{}", pretty(&admin.counters().await.map_err(failed)?)?),
         (Output::Text, "calls") => {
-            let calls = value.as_array().cloned().unwrap_or_default();
+            let calls = admin.calls().await.map_err(failed)?;
             println!("{} mutating call(s)", calls.len());
             for c in calls {
                 println!(
                     "{:>5}  {:<15} {:<28} {:<13} {}  {}",
-                    c["seq"],
-                    c["service"].as_str().unwrap_or(""),
-                    c["operation"].as_str().unwrap_or(""),
-                    c["account"].as_str().unwrap_or(""),
-                    c["status"],
-                    c["path"].as_str().unwrap_or("")
+                    c.seq, c.service, c.operation, c.account, c.status, c.path
                 );
             }
         }
         (Output::Text, "actions") => {
-            for (function, actions) in value.as_object().into_iter().flatten() {
-                let list: Vec<&str> = actions
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .collect();
+            for (function, actions) in admin.actions().await.map_err(failed)? {
+                let list: Vec<&str> = actions.iter().map(String::as_str).collect();
                 println!("{function}: {}", list.join(", "));
             }
         }
         (Output::Text, _) => {
-            for (operation, counter) in value.as_object().into_iter().flatten() {
+            for (operation, counter) in admin.counters().await.map_err(failed)? {
                 println!(
                     "{operation:<44} calls {:>6}  errors {:>5}  injected {:>5}",
-                    counter["calls"], counter["errors"], counter["injected"]
+                    counter.calls, counter.errors, counter.injected
                 );
             }
         }

@@ -2,10 +2,11 @@
 
 use super::{running, Output};
 use crate::error::CliError;
+use cwq_localcloud::admin::AdminClient;
 use cwq_localcloud::cloudwan::Settings;
-use cwq_localcloud::control::{admin, port_in_use, process_alive, StateFile};
+use cwq_localcloud::control::{port_in_use, process_alive, StateFile};
 use cwq_localcloud::stack::{self, StackConfig};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -76,8 +77,8 @@ pub(crate) async fn start(state_dir: &Path, port: u16) -> Result<(String, Durati
                 tail.join("\n")
             )));
         }
-        if let Ok(health) = admin(&endpoint, "GET", "health", None).await {
-            if health["moto"] == "ok" && StateFile::read(state_dir).is_some() {
+        if let Ok(health) = AdminClient::new(&endpoint).health().await {
+            if health.moto == "ok" && StateFile::read(state_dir).is_some() {
                 break;
             }
         }
@@ -142,7 +143,7 @@ pub(crate) async fn stop(state_dir: &Path) -> Result<Option<String>, CliError> {
         return Ok(None);
     };
     if process_alive(state.pid) {
-        let _ = admin(&state.endpoint_url(), "POST", "shutdown", None).await;
+        let _ = AdminClient::new(state.endpoint_url()).shutdown().await;
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     let pids: Vec<u32> = [Some(state.pid), state.moto_pid].into_iter().flatten().collect();
@@ -183,12 +184,9 @@ pub(super) async fn status(state_dir: &Path, output: Output) -> Result<(), CliEr
         return Ok(());
     };
     let endpoint = state.endpoint_url();
-    let health = admin(&endpoint, "GET", "health", None)
-        .await
-        .unwrap_or(Value::Null);
-    let functions = admin(&endpoint, "GET", "functions", None)
-        .await
-        .unwrap_or(json!([]));
+    let admin = AdminClient::new(&endpoint);
+    let health = admin.health().await.ok();
+    let functions = admin.functions().await.unwrap_or_default();
     match output {
         Output::Json => println!(
             "{:#}",
@@ -196,36 +194,32 @@ pub(super) async fn status(state_dir: &Path, output: Output) -> Result<(), CliEr
                    "moto_pid": state.moto_pid, "health": health, "functions": functions, "state_dir": state.state_dir})
         ),
         Output::Text => {
-            println!(
-                "gateway     {endpoint}  (pid {}): {}",
-                state.pid,
-                health["gateway"].as_str().unwrap_or("not answering")
-            );
+            let (gateway, moto) = match &health {
+                Some(h) => (h.gateway.as_str(), h.moto.as_str()),
+                None => ("not answering", "unknown"),
+            };
+            println!("gateway     {endpoint}  (pid {}): {gateway}", state.pid);
             println!("  networkmanager → Cloud WAN emulator, lambda → Lambda host, other services → moto");
             println!(
-                "moto        127.0.0.1:{}  (pid {}): {}",
+                "moto        127.0.0.1:{}  (pid {}): {moto}",
                 state.moto_port.map_or("-".into(), |p| p.to_string()),
                 state.moto_pid.map_or("-".into(), |p| p.to_string()),
-                health["moto"].as_str().unwrap_or("unknown")
             );
-            let registered = functions.as_array().cloned().unwrap_or_default();
-            if registered.is_empty() {
+            if functions.is_empty() {
                 println!("functions   none registered");
             }
-            for f in &registered {
-                let stats = &f["stats"];
-                let inits: Vec<String> = stats["cold_start_init_ms"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_f64)
+            for f in &functions {
+                let inits: Vec<String> = f
+                    .stats
+                    .cold_start_init_ms
+                    .iter()
                     .map(|ms| format!("{ms:.1} ms"))
                     .collect();
                 println!(
                     "function    {}: {} invocation(s), {} error(s), cold start init: {}",
-                    f["config"]["name"].as_str().unwrap_or("?"),
-                    stats["invocations"],
-                    stats["errors"],
+                    f.config.name,
+                    f.stats.invocations,
+                    f.stats.errors,
                     if inits.is_empty() {
                         "none yet".to_string()
                     } else {

@@ -8,18 +8,20 @@
 //! stored in the journal, where the Lambdas read it (cwq_pipeline::policy). `cwq policy show`:
 //! the policy in use, or one a decision's version names.
 
+mod report;
+
+use report::Report;
+
 use crate::error::{read_input, CliError};
 use crate::operator::{
     confirm, journal_failed, printable, sdk_failed, time_text, Connection, Deployed, Output,
 };
 use aws_sdk_networkmanager::types::{AttachmentType, CoreNetworkPolicyAlias};
 use cwq_aws::cloud_wan::tag_map;
-use cwq_domain::cloudwan::{Attachment, CoreNetworkPolicy, EvaluationOptions, Placement};
+use cwq_domain::cloudwan::{Attachment, CoreNetworkPolicy};
 use cwq_domain::response_policy::ResponsePolicy;
 use cwq_pipeline::policy::{StoredPolicy, DEFAULT_POLICY};
 use cwq_pipeline::ports::Journal;
-use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -271,172 +273,6 @@ async fn show(args: ShowArgs) -> Result<(), CliError> {
 /// Escapes control characters line by line: a stored policy is text someone else wrote.
 fn printable_multiline(text: &str) -> String {
     text.lines().map(|line| printable(line) + "\n").collect()
-}
-
-/// What a check proved, what it found wrong, and what the operator should know.
-#[derive(Debug, Default)]
-struct Report {
-    proofs: Vec<String>,
-    problems: Vec<String>,
-    notes: Vec<String>,
-}
-
-impl Report {
-    fn new(
-        policy: &ResponsePolicy,
-        core: &CoreNetworkPolicy,
-        live: Option<&[Live]>,
-        accept_pending_tags: bool,
-    ) -> Self {
-        let mut report = Self::default();
-        let (proofs, problems, notes) = (&mut report.proofs, &mut report.problems, &mut report.notes);
-        let options = EvaluationOptions {
-            unknown_segment: policy.unknown_segment,
-        };
-        let mut targets: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-        for (source, segment) in policy.target_segments() {
-            targets.entry(segment).or_default().push(source);
-        }
-        for segment in &policy.ladder {
-            targets.entry(segment.as_str()).or_default();
-        }
-        let key = &policy.tags.key;
-        for (segment, sources) in &targets {
-            let used_by = if sources.is_empty() {
-                "the ladder".to_string()
-            } else {
-                sources.join(", ")
-            };
-            if core.segment(segment).is_none() {
-                problems.push(format!(
-                    "segment {segment} (named by {used_by}) does not exist in the core network policy"
-                ));
-                continue;
-            }
-            if sources.is_empty() {
-                continue; // on the ladder only: cwq never tags toward it
-            }
-            let alone = Attachment::vpc(
-                "000000000000",
-                "us-east-1",
-                "vpc-0cwqcheck",
-                [(key.clone(), segment.to_string())].into(),
-            );
-            match core.evaluate(&alone, options).placement {
-                Placement::Segment {
-                    segment: landed,
-                    rule_number,
-                    acceptance_required,
-                } if landed == *segment => {
-                    proofs.push(format!(
-                        "{key}={segment} places an attachment in {segment} (rule {rule_number})"
-                    ));
-                    match (acceptance_required, accept_pending_tags) {
-                        (false, _) => {}
-                        (true, true) => notes.push(format!(
-                            "{segment} requires acceptance: cwq accepts each move as core network owner (AcceptPendingTags=true)"
-                        )),
-                        // Decide refuses these moves: withdrawing an unaccepted proposal with
-                        // RejectAttachment may detach the VPC (docs/aws-behaviour.md).
-                        (true, false) => problems.push(format!(
-                            "{segment} (for {used_by}) requires attachment acceptance and the stack does not accept \
-                             tag changes (AcceptPendingTags=false): cwq would refuse every move into it \
-                             (PolicyViolation). Set AcceptPendingTags=true (and pass --accept-pending-tags), or drop \
-                             require-attachment-acceptance from {segment}"
-                        )),
-                    }
-                }
-                other => problems.push(format!(
-                    "{key}={segment} (for {used_by}) places an attachment in {other}"
-                )),
-            }
-            for attachment in live.into_iter().flatten().filter(|a| !is_protected(policy, a)) {
-                let mut tags = attachment.facts.tags.clone();
-                tags.insert(key.clone(), segment.to_string());
-                let moved = Attachment {
-                    tags,
-                    ..attachment.facts.clone()
-                };
-                let placement = core.evaluate(&moved, options).placement;
-                if placement.segment() != Some(*segment) {
-                    problems.push(format!(
-                        "{} ({}): with {key}={segment} it would land in {placement}, not {segment}",
-                        attachment.attachment_id, attachment.facts.resource_id
-                    ));
-                }
-            }
-        }
-        if let Some(attachments) = live {
-            let count = attachments.len();
-            if problems.is_empty() {
-                proofs.push(format!(
-                    "every one of the {count} VPC attachments lands where cwq means it to"
-                ));
-            }
-            let vpcs: BTreeSet<&str> = attachments.iter().map(|a| a.facts.resource_id.as_str()).collect();
-            let ids: BTreeSet<&str> = attachments.iter().map(|a| a.attachment_id.as_str()).collect();
-            for vpc in &policy.protected.vpcs {
-                if !vpcs.contains(vpc.as_str()) {
-                    problems.push(format!(
-                        "protected VPC {vpc} is not attached to the core network (a typo?)"
-                    ));
-                }
-            }
-            for id in &policy.protected.attachments {
-                if !ids.contains(id.as_str()) {
-                    problems.push(format!(
-                        "protected attachment {id} does not exist on the core network"
-                    ));
-                }
-            }
-        } else if !policy.protected.vpcs.is_empty() || !policy.protected.attachments.is_empty() {
-            notes.push(
-                "protected VPCs and attachments are not checked offline: give --core-network-id".into(),
-            );
-        }
-        report
-    }
-
-    fn print(&self, output: Output, extra_notes: &[String]) {
-        let notes: Vec<&String> = extra_notes.iter().chain(&self.notes).collect();
-        match output {
-            Output::Json => println!(
-                "{:#}",
-                json!({"ok": self.problems.is_empty(), "proofs": self.proofs, "problems": self.problems, "notes": notes})
-            ),
-            Output::Text => {
-                for line in &self.proofs {
-                    println!("ok    {line}");
-                }
-                for line in notes {
-                    println!("note  {line}");
-                }
-                for line in &self.problems {
-                    println!("FAIL  {line}");
-                }
-            }
-        }
-    }
-
-    fn verdict(&self) -> Result<(), CliError> {
-        match self.problems.len() {
-            0 => Ok(()),
-            n => Err(CliError::failed(format!(
-                "the response policy does not hold with this core network: {n} problem{}; nothing was changed",
-                if n == 1 { "" } else { "s" }
-            ))),
-        }
-    }
-}
-
-/// Protected attachments are never moved, so where cwq's tag would take them does not matter.
-fn is_protected(policy: &ResponsePolicy, live: &Live) -> bool {
-    let p = &policy.protected;
-    p.vpcs.contains(&live.facts.resource_id)
-        || p.attachments.contains(&live.attachment_id)
-        || p.tag
-            .as_ref()
-            .is_some_and(|tag| live.facts.tags.contains_key(tag))
 }
 
 /// The LIVE policy and every VPC attachment of a core network.

@@ -3,27 +3,22 @@
 //! instances and volumes in a workload account), and findings delivered with `cwq local inject`.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_networkmanager::config::{Credentials, Region};
 use cwq_aws::journal::DynamoJournal;
 use cwq_domain::lifecycle::AttachmentItem;
 use cwq_pipeline::audit::AuditEntry;
 use cwq_pipeline::events::{EventKind, OutcomeEvent};
 use cwq_pipeline::ports::Journal;
+use cwq_testkit::{Estate, FindingEvent};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub const OWNER: &str = "123456789012";
-pub const WORKLOAD: &str = "222222222222";
-pub const REGION: &str = "us-east-1";
+pub use cwq_testkit::{Spoke, OWNER, REGION, WORKLOAD};
 pub const SEED_CORE: &str = "fixtures/cloudwan/nis342-guardduty-quarantine-segments.json";
 pub const OVERLAY_CORE: &str = "examples/core-network-policy.json";
 /// How long the emulated Cloud WAN takes to apply a change: four times the first wait.
 pub const TRANSITION_MS: u64 = 4000;
-/// The image the test instances run (moto's Amazon Linux 2023 images for x86_64).
-const AMAZON_LINUX: &str = "al2023-ami-*-x86_64";
 
 pub fn repo(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
@@ -63,10 +58,11 @@ pub fn text(out: &Output) -> String {
 pub struct Cloud {
     pub state_dir: PathBuf,
     pub endpoint: String,
+    /// The core network owner's (cwq's) account.
     pub sdk: aws_config::SdkConfig,
-    pub workload: aws_config::SdkConfig,
     pub core_network_id: String,
-    image: tokio::sync::OnceCell<String>,
+    /// The core network and its spokes (the testkit the demo and the benchmarks use too).
+    pub estate: Estate,
 }
 
 /// Every test that starts a local cloud also checks, at its end, each event cwq published there
@@ -134,13 +130,6 @@ pub fn validate_events(events: &str) -> Result<(), String> {
     }
 }
 
-fn config(endpoint: &str, credentials: Credentials) -> aws_config::ConfigLoader {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(endpoint)
-        .credentials_provider(credentials)
-}
-
 impl Cloud {
     /// Starts a local cloud, creates a core network with `core_policy` (a file in the repo) and
     /// deploys template.yaml with `policy` (a response policy file; None: the default).
@@ -162,64 +151,15 @@ impl Cloud {
         ]);
         assert!(up.status.success(), "{}", text(&up));
         let endpoint = format!("http://127.0.0.1:{port}");
-        let sdk = config(&endpoint, Credentials::new(OWNER, "cwq-local", None, None, "e2e"))
-            .load()
-            .await;
-
-        // The workload account is reached through a role, as the pipeline reaches it.
-        let sts = aws_sdk_sts::Client::new(&sdk);
-        let assumed = sts
-            .assume_role()
-            .role_arn(format!("arn:aws:iam::{WORKLOAD}:role/cwq-workload"))
-            .role_session_name("cwq-e2e")
-            .send()
-            .await
-            .unwrap();
-        let c = assumed.credentials().unwrap();
-        let credentials = Credentials::new(
-            c.access_key_id(),
-            c.secret_access_key(),
-            Some(c.session_token().to_string()),
-            None,
-            "e2e-workload",
-        );
-        let workload = config(&endpoint, credentials).load().await;
-
-        let nm = aws_sdk_networkmanager::Client::new(&sdk);
-        let global = nm
-            .create_global_network()
-            .description("e2e")
-            .send()
-            .await
-            .unwrap();
-        let global_id = global
-            .global_network()
-            .unwrap()
-            .global_network_id()
-            .unwrap()
-            .to_string();
+        let mut estate = Estate::connect(&endpoint).await.unwrap();
         let document = std::fs::read_to_string(repo(core_policy)).unwrap();
-        let core = nm
-            .create_core_network()
-            .global_network_id(global_id)
-            .policy_document(document)
-            .send()
-            .await
-            .unwrap();
-        let core_network_id = core
-            .core_network()
-            .unwrap()
-            .core_network_id()
-            .unwrap()
-            .to_string();
-
+        let core_network_id = estate.create_core_network(&document).await.unwrap();
         let cloud = Self {
             state_dir,
             endpoint,
-            sdk,
-            workload,
+            sdk: estate.owner.clone(),
             core_network_id,
-            image: tokio::sync::OnceCell::new(),
+            estate,
         };
         // AWS-like: a move takes several times the first wait between checks, and Cloud WAN
         // answers ConflictException to a tag change while it is UPDATING.
@@ -316,10 +256,6 @@ impl Cloud {
         aws_sdk_networkmanager::Client::new(&self.sdk)
     }
 
-    pub fn workload_ec2(&self) -> aws_sdk_ec2::Client {
-        aws_sdk_ec2::Client::new(&self.workload)
-    }
-
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
         aws_sdk_dynamodb::Client::new(&self.sdk)
     }
@@ -327,148 +263,31 @@ impl Cloud {
     /// A spoke: a VPC with an instance (and its volume) in the workload account, attached to
     /// the core network with `tags`; waits until Cloud WAN has placed it.
     pub async fn spoke(&self, cidr: &str, tags: &[(&str, &str)]) -> Spoke {
-        let mut spoke = self.unattached_spoke(cidr).await;
-        self.attach(&mut spoke, tags).await;
-        spoke
+        self.estate.spoke(WORKLOAD, REGION, cidr, tags).await.unwrap()
     }
 
     /// A VPC with an instance in the workload account, not attached to the core network yet.
     pub async fn unattached_spoke(&self, cidr: &str) -> Spoke {
-        self.vpc_with_instance(&self.workload_ec2(), WORKLOAD, cidr).await
+        self.estate
+            .vpc_with_instance(WORKLOAD, REGION, cidr)
+            .await
+            .unwrap()
     }
 
     /// A spoke in the core network owner's own account (cwq's), attached with `tags`.
     pub async fn own_account_spoke(&self, cidr: &str, tags: &[(&str, &str)]) -> Spoke {
-        let ec2 = aws_sdk_ec2::Client::new(&self.sdk);
-        let mut spoke = self.vpc_with_instance(&ec2, OWNER, cidr).await;
-        self.attach(&mut spoke, tags).await;
-        spoke
-    }
-
-    async fn vpc_with_instance(&self, ec2: &aws_sdk_ec2::Client, account: &str, cidr: &str) -> Spoke {
-        let vpc = ec2.create_vpc().cidr_block(cidr).send().await.unwrap();
-        let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
-        let subnet_cidr = cidr.replace(".0.0/16", ".1.0/24");
-        let subnet = ec2
-            .create_subnet()
-            .vpc_id(&vpc_id)
-            .cidr_block(subnet_cidr)
-            .send()
-            .await
-            .unwrap();
-        let subnet_id = subnet.subnet().unwrap().subnet_id().unwrap().to_string();
-        let image = self.image(ec2).await;
-        let run = ec2
-            .run_instances()
-            .image_id(image)
-            .min_count(1)
-            .max_count(1)
-            .subnet_id(&subnet_id)
-            .send()
-            .await
-            .unwrap();
-        let instance_id = run.instances()[0].instance_id().unwrap().to_string();
-        Spoke {
-            vpc_id,
-            instance_id,
-            attachment_id: String::new(),
-            subnet_id,
-            account: account.to_string(),
-        }
-    }
-
-    /// The image test instances run, looked up once: moto takes 0.3 s to filter its ~1,300
-    /// images by name, and 3–6 s to render them all.
-    async fn image(&self, ec2: &aws_sdk_ec2::Client) -> String {
-        let found = self.image.get_or_init(|| async {
-            let images = ec2
-                .describe_images()
-                .owners("amazon")
-                .filters(
-                    aws_sdk_ec2::types::Filter::builder()
-                        .name("name")
-                        .values(AMAZON_LINUX)
-                        .build(),
-                )
-                .send()
-                .await
-                .unwrap();
-            images.images()[0].image_id().unwrap().to_string()
-        });
-        found.await.clone()
-    }
-
-    /// Creates a VPC attachment on the core network with `tags`; its id.
-    pub async fn create_attachment(
-        &self,
-        account: &str,
-        vpc_id: &str,
-        subnet_id: &str,
-        tags: &[(&str, &str)],
-    ) -> String {
-        let mut create = self
-            .network_manager()
-            .create_vpc_attachment()
-            .core_network_id(&self.core_network_id)
-            .vpc_arn(format!("arn:aws:ec2:{REGION}:{account}:vpc/{vpc_id}"))
-            .subnet_arns(format!("arn:aws:ec2:{REGION}:{account}:subnet/{subnet_id}"));
-        for (k, v) in tags {
-            create = create.tags(
-                aws_sdk_networkmanager::types::Tag::builder()
-                    .key(*k)
-                    .value(*v)
-                    .build(),
-            );
-        }
-        let created = create.send().await.unwrap();
-        created
-            .vpc_attachment()
-            .unwrap()
-            .attachment()
-            .unwrap()
-            .attachment_id()
-            .unwrap()
-            .to_string()
+        self.estate.spoke(OWNER, REGION, cidr, tags).await.unwrap()
     }
 
     /// Attaches the spoke's VPC with `tags` and waits until Cloud WAN has placed it.
     pub async fn attach(&self, spoke: &mut Spoke, tags: &[(&str, &str)]) {
-        spoke.attachment_id = self
-            .create_attachment(&spoke.account, &spoke.vpc_id, &spoke.subnet_id, tags)
-            .await;
-        for _ in 0..100 {
-            if self.attachment(spoke).await.0 == "AVAILABLE" {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        self.estate.attach(spoke, tags).await.unwrap();
     }
 
     /// (state, segment, tags) of a spoke's attachment.
     pub async fn attachment(&self, spoke: &Spoke) -> (String, Option<String>, Vec<(String, String)>) {
-        let got = self
-            .network_manager()
-            .get_vpc_attachment()
-            .attachment_id(&spoke.attachment_id)
-            .send()
-            .await
-            .unwrap();
-        let a = got.vpc_attachment().unwrap().attachment().unwrap();
-        let tags = a
-            .tags()
-            .iter()
-            .map(|t| {
-                (
-                    t.key().unwrap().to_string(),
-                    t.value().unwrap_or_default().to_string(),
-                )
-            })
-            .collect();
-        (
-            a.state().unwrap().as_str().to_string(),
-            a.segment_name().map(str::to_string),
-            tags,
-        )
+        let now = self.estate.attachment(&spoke.attachment_id).await.unwrap();
+        (now.state, now.segment, now.tags)
     }
 
     /// The event written to a file in the state directory, for `cwq local inject`.
@@ -588,18 +407,11 @@ impl Cloud {
 
     /// Waits until Cloud WAN has the attachment AVAILABLE in `segment`.
     pub async fn wait_segment(&self, spoke: &Spoke, segment: &str) {
-        for _ in 0..600 {
-            let (state, now, _) = self.attachment(spoke).await;
-            if state == "AVAILABLE" && now.as_deref() == Some(segment) {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        panic!(
-            "{} never reached {segment}: {:?}",
-            spoke.attachment_id,
-            self.attachment(spoke).await
-        );
+        let timeout = std::time::Duration::from_secs(60);
+        self.estate
+            .wait_segment(&spoke.attachment_id, segment, timeout)
+            .await
+            .unwrap();
     }
 
     /// Every event EventBridge accepted here (from the local cloud's log of PutEvents), in
@@ -703,7 +515,8 @@ impl Cloud {
     /// The snapshots in the workload account that carry `cwq:incident`.
     pub async fn snapshots(&self) -> Vec<(String, Vec<(String, String)>)> {
         let described = self
-            .workload_ec2()
+            .estate
+            .ec2(WORKLOAD, REGION)
             .describe_snapshots()
             .owner_ids("self")
             .send()
@@ -887,33 +700,15 @@ fn attribute(value: &AttributeValue) -> Value {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct Spoke {
-    pub vpc_id: String,
-    pub instance_id: String,
-    pub attachment_id: String,
-    pub subnet_id: String,
-    /// The VPC's account (the attachment's owner).
-    pub account: String,
-}
-
 /// A GuardDuty event for `spoke`'s instance, from one of the example findings.
 pub fn finding(example: &str, spoke: &Spoke, id: &str, severity: Option<f64>, kind: Option<&str>) -> Value {
-    let text = std::fs::read_to_string(repo(&format!("examples/findings/{example}.json"))).unwrap();
-    let mut event: Value = serde_json::from_str(&text).unwrap();
-    event["id"] = json!(format!("event-{id}"));
-    event["region"] = json!(REGION);
-    let detail = &mut event["detail"];
-    detail["id"] = json!(format!("{id:0>32}"));
-    detail["accountId"] = json!(WORKLOAD);
-    detail["region"] = json!(REGION);
-    detail["resource"]["instanceDetails"]["instanceId"] = json!(spoke.instance_id);
-    detail["resource"]["instanceDetails"]["networkInterfaces"][0]["vpcId"] = json!(spoke.vpc_id);
+    let path = repo(&format!("examples/findings/{example}.json"));
+    let mut event = FindingEvent::example(&path).unwrap().on(spoke).id(id);
     if let Some(severity) = severity {
-        detail["severity"] = json!(severity);
+        event = event.severity(severity);
     }
     if let Some(kind) = kind {
-        detail["type"] = json!(kind);
+        event = event.finding_type(kind);
     }
-    event
+    event.build()
 }

@@ -102,6 +102,16 @@ pub struct FindingSummary {
     pub severity: f64,
 }
 
+impl From<&cwq_domain::finding::Finding> for FindingSummary {
+    fn from(finding: &cwq_domain::finding::Finding) -> Self {
+        Self {
+            id: finding.id.clone(),
+            finding_type: finding.finding_type.clone(),
+            severity: finding.severity.value(),
+        }
+    }
+}
+
 /// One attachment (or unattached VPC) in an event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LegReport {

@@ -3,6 +3,7 @@
 
 use aws_config::BehaviorVersion;
 use aws_sdk_networkmanager::config::{Credentials, Region};
+use cwq_localcloud::admin::AdminClient;
 use cwq_localcloud::cloudwan::Settings;
 use cwq_localcloud::gateway::{self, GatewayConfig, Running};
 use std::path::PathBuf;
@@ -46,15 +47,7 @@ pub async fn network_manager(running: &Running, account: &str) -> aws_sdk_networ
     aws_sdk_networkmanager::Client::new(&sdk_config(running, account).await)
 }
 
-/// A call to the admin API that must succeed.
-pub async fn admin(
-    running: &Running,
-    method: &str,
-    path: &str,
-    body: serde_json::Value,
-) -> serde_json::Value {
-    let body = (!body.is_null()).then_some(body);
-    cwq_localcloud::control::admin(&running.endpoint_url(), method, path, body.as_ref())
-        .await
-        .unwrap()
+/// The admin API of `running`.
+pub fn admin(running: &Running) -> AdminClient {
+    AdminClient::new(running.endpoint_url())
 }

@@ -30,8 +30,38 @@ pub async fn decide(p: &Ports, mut incident: Incident) -> Result<Incident, StepE
             &incident.incident_id,
         )
         .await?;
-    let mut audit = vec![entry(
-        &incident,
+    let mut audit = vec![finding_received(&incident, first, now)];
+
+    let core = match incident.legs.iter().any(|l| l.attachment.is_some()) {
+        true => Some(p.cloud_wan.live_policy(&p.settings.core_network_id).await?),
+        false => None,
+    };
+    let policy_version = &p.settings.policy_version;
+    let mut legs = std::mem::take(&mut incident.legs);
+    for leg in &mut legs {
+        let (decision, added) = match (&leg.attachment, &core) {
+            (Some(attachment), Some(core)) => decide_leg(p, &incident, leg, attachment, core, now).await?,
+            _ => (not_attached(p, leg), None),
+        };
+        audit.push(entry(&incident, now, decided(leg, &decision, policy_version)));
+        if let Some(added) = added {
+            audit.push(entry(&incident, now, added));
+        }
+        log_decision(&leg.vpc_id, &decision, policy_version);
+        leg.decision = Some(decision);
+    }
+    incident.legs = legs;
+    p.journal.record(&audit).await?;
+
+    let deadline = now + time::Duration::seconds(p.settings.reconcile_timeout_seconds.into());
+    plan_reconcile(&mut incident, deadline);
+    Ok(incident)
+}
+
+fn finding_received(incident: &Incident, first_sighting: bool, now: OffsetDateTime) -> AuditEntry {
+    let finding = &incident.finding;
+    entry(
+        incident,
         now,
         AuditEvent::FindingReceived {
             finding_id: finding.id.clone(),
@@ -40,54 +70,38 @@ pub async fn decide(p: &Ports, mut incident: Incident) -> Result<Incident, StepE
             instance_id: finding.instance_id.clone(),
             account: finding.account_id.clone().unwrap_or_default(),
             vpcs: incident.legs.iter().map(|l| l.vpc_id.clone()).collect(),
-            first_sighting: first,
+            first_sighting,
         },
-    )];
+    )
+}
 
-    let core = match incident.legs.iter().any(|l| l.attachment.is_some()) {
-        true => Some(p.cloud_wan.live_policy(&p.settings.core_network_id).await?),
-        false => None,
-    };
-    let mut legs = std::mem::take(&mut incident.legs);
-    for leg in &mut legs {
-        let (decision, added) = match (&leg.attachment, &core) {
-            (Some(attachment), Some(core)) => decide_leg(p, &incident, leg, attachment, core, now).await?,
-            _ => (not_attached(p, leg), None),
-        };
-        audit.push(entry(
-            &incident,
-            now,
-            AuditEvent::Decided {
-                vpc_id: leg.vpc_id.clone(),
-                attachment_id: leg.attachment.as_ref().map(|a| a.attachment_id.clone()),
-                verdict: decision.verdict,
-                reason: decision.reason.clone(),
-                segment: decision.segment.clone(),
-                until: decision.until,
-                policy_version: p.settings.policy_version.clone(),
-            },
-        ));
-        if let Some(added) = added {
-            audit.push(entry(&incident, now, added));
-        }
-        // One line per decision, read by the stack's metric filters (BudgetExceeded).
-        let (verdict, segment) = (
-            decision.verdict.name(),
-            decision.segment.as_deref().unwrap_or("-"),
-        );
-        let (vpc, reason, policy) = (&leg.vpc_id, &decision.reason, &p.settings.policy_version);
-        match decision.verdict.is_refusal() {
-            true => {
-                tracing::warn!(outcome = %verdict, %vpc, %segment, %reason, %policy, "quarantine refused")
-            }
-            false => tracing::info!(outcome = %verdict, %vpc, %segment, %reason, %policy, "decided"),
-        }
-        leg.decision = Some(decision);
+fn decided(leg: &Leg, decision: &LegDecision, policy_version: &str) -> AuditEvent {
+    AuditEvent::Decided {
+        vpc_id: leg.vpc_id.clone(),
+        attachment_id: leg.attachment.as_ref().map(|a| a.attachment_id.clone()),
+        verdict: decision.verdict,
+        reason: decision.reason.clone(),
+        segment: decision.segment.clone(),
+        until: decision.until,
+        policy_version: policy_version.to_string(),
     }
-    incident.legs = legs;
-    p.journal.record(&audit).await?;
+}
 
-    let deadline = now + time::Duration::seconds(p.settings.reconcile_timeout_seconds.into());
+/// One line per decision, read by the stack's metric filters (BudgetExceeded).
+fn log_decision(vpc: &str, decision: &LegDecision, policy: &str) {
+    let (verdict, segment) = (
+        decision.verdict.name(),
+        decision.segment.as_deref().unwrap_or("-"),
+    );
+    let reason = &decision.reason;
+    match decision.verdict.is_refusal() {
+        true => tracing::warn!(outcome = %verdict, %vpc, %segment, %reason, %policy, "quarantine refused"),
+        false => tracing::info!(outcome = %verdict, %vpc, %segment, %reason, %policy, "decided"),
+    }
+}
+
+/// Reconcile's work: one leg per attachment this incident contains, all due by `deadline`.
+fn plan_reconcile(incident: &mut Incident, deadline: OffsetDateTime) {
     let contained: Vec<LegProgress> = incident
         .legs
         .iter()
@@ -108,7 +122,6 @@ pub async fn decide(p: &Ports, mut incident: Incident) -> Result<Incident, StepE
         wait_seconds: 0,
         status: Default::default(),
     });
-    Ok(incident)
 }
 
 fn needs_acceptance(plan: &Plan) -> bool {

@@ -11,6 +11,7 @@ use crate::contract::{
 use crate::error::StepError;
 use crate::events::{EventKind, FindingSummary, LegReport, OutcomeEvent};
 use crate::ports::Ports;
+use cwq_domain::lifecycle::AttachmentItem;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -106,17 +107,62 @@ fn quarantine_outcome(
     now: OffsetDateTime,
 ) -> (OutcomeEvent, Option<String>) {
     let progress = progress.or_else(|| incident.reconcile.clone());
+    let (legs, reasons) = leg_reports(incident, progress.as_ref(), error.is_some());
+    let kind = quarantine_kind(incident, &legs, error.is_some());
+    let reason = match &error {
+        Some(e) => format!(
+            "interrupted by {}: {}; every demand it wrote stands, and the sweep finishes the containment",
+            e.error,
+            Some(e.message())
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| "no cause given".into())
+        ),
+        None if legs.is_empty() => format!(
+            "no VPC to act on: {}",
+            if incident.finding.sample {
+                "the finding is a GuardDuty sample"
+            } else {
+                "the instance has no network interface in a VPC (terminated?)"
+            }
+        ),
+        None => reasons.join("; "),
+    };
+    let time_to_contain = (kind == EventKind::QuarantineApplied)
+        .then(|| seconds_since(incident.finding_time.as_deref(), now))
+        .flatten();
+    let failure = error
+        .as_ref()
+        .map(|e| e.error.clone())
+        .or_else(|| quarantine_failure(progress.as_ref(), &legs));
+    let event = OutcomeEvent {
+        id: execution_name(&incident.execution_arn),
+        kind,
+        at: now,
+        execution_arn: Some(incident.execution_arn.clone()),
+        incident_id: Some(incident.incident_id.clone()),
+        finding: Some(FindingSummary::from(&incident.finding)),
+        legs,
+        reason,
+        time_to_contain_seconds: time_to_contain,
+    };
+    (event, failure)
+}
+
+/// Each leg's report, and its sentence: what went wrong if something did, else what was decided.
+fn leg_reports(
+    incident: &Incident,
+    progress: Option<&ReconcileProgress>,
+    interrupted: bool,
+) -> (Vec<LegReport>, Vec<String>) {
     let leg_progress = |attachment_id: &str| -> Option<LegProgress> {
-        progress
-            .as_ref()?
+        progress?
             .legs
             .iter()
             .find(|l| l.attachment_id == attachment_id)
             .cloned()
     };
-    // Each leg's sentence: what went wrong if something did, else what was decided.
     let mut reasons = Vec::new();
-    let legs: Vec<LegReport> = incident
+    let legs = incident
         .legs
         .iter()
         .map(|leg| {
@@ -124,7 +170,7 @@ fn quarantine_outcome(
             let attachment_id = leg.attachment.as_ref().map(|a| a.attachment_id.clone());
             let progress = attachment_id.as_deref().and_then(&leg_progress);
             let (result, detail) = match (decision.map(|d| d.verdict), &progress) {
-                (Some(Verdict::Contain), Some(p)) => leg_result(p, error.is_some()),
+                (Some(Verdict::Contain), Some(p)) => leg_result(p, interrupted),
                 (Some(verdict), _) if verdict != Verdict::Contain => (verdict.name(), None),
                 _ => ("Interrupted".to_string(), None),
             };
@@ -147,70 +193,38 @@ fn quarantine_outcome(
             }
         })
         .collect();
+    (legs, reasons)
+}
+
+/// Failed if anything stopped a leg (or a refusal was decided), else the best that happened.
+fn quarantine_kind(incident: &Incident, legs: &[LegReport], interrupted: bool) -> EventKind {
     let results = |r: &str| legs.iter().any(|l| l.result == r);
     let refused = incident
         .legs
         .iter()
         .any(|l| l.decision.as_ref().is_some_and(|d| d.verdict.is_refusal()));
-    let kind =
-        if error.is_some() || refused || results("Failed") || results("Stuck") || results("Interrupted") {
-            EventKind::QuarantineFailed
-        } else if results("Applied") {
-            EventKind::QuarantineApplied
-        } else if results("Superseded") {
-            EventKind::QuarantineSuperseded
-        } else {
-            EventKind::QuarantineNoAction
-        };
-    let reason = match &error {
-        Some(e) => format!(
-            "interrupted by {}: {}; every demand it wrote stands, and the sweep finishes the containment",
-            e.error,
-            Some(e.message())
-                .filter(|m| !m.is_empty())
-                .unwrap_or_else(|| "no cause given".into())
-        ),
-        None if legs.is_empty() => format!(
-            "no VPC to act on: {}",
-            if incident.finding.sample {
-                "the finding is a GuardDuty sample"
-            } else {
-                "the instance has no network interface in a VPC (terminated?)"
-            }
-        ),
-        None => reasons.join("; "),
-    };
-    let time_to_contain = (kind == EventKind::QuarantineApplied)
-        .then(|| seconds_since(incident.finding_time.as_deref(), now))
-        .flatten();
-    let failure = error.as_ref().map(|e| e.error.clone()).or_else(|| {
-        let failed_leg = progress
-            .as_ref()?
-            .legs
-            .iter()
-            .find_map(|l| l.failure.map(|f| f.to_string()));
-        failed_leg.or_else(|| {
-            legs.iter()
-                .map(|l| l.result.clone())
-                .find(|r| !matches!(r.as_str(), "Applied" | "Superseded"))
-        })
-    });
-    let event = OutcomeEvent {
-        id: execution_name(&incident.execution_arn),
-        kind,
-        at: now,
-        execution_arn: Some(incident.execution_arn.clone()),
-        incident_id: Some(incident.incident_id.clone()),
-        finding: Some(FindingSummary {
-            id: incident.finding.id.clone(),
-            finding_type: incident.finding.finding_type.clone(),
-            severity: incident.finding.severity.value(),
-        }),
-        legs,
-        reason,
-        time_to_contain_seconds: time_to_contain,
-    };
-    (event, failure)
+    if interrupted || refused || results("Failed") || results("Stuck") || results("Interrupted") {
+        EventKind::QuarantineFailed
+    } else if results("Applied") {
+        EventKind::QuarantineApplied
+    } else if results("Superseded") {
+        EventKind::QuarantineSuperseded
+    } else {
+        EventKind::QuarantineNoAction
+    }
+}
+
+/// The failure a leg's reconcile recorded, else the first result that is not a success.
+fn quarantine_failure(progress: Option<&ReconcileProgress>, legs: &[LegReport]) -> Option<String> {
+    let failed_leg = progress?
+        .legs
+        .iter()
+        .find_map(|l| l.failure.map(|f| f.to_string()));
+    failed_leg.or_else(|| {
+        legs.iter()
+            .map(|l| l.result.clone())
+            .find(|r| !matches!(r.as_str(), "Applied" | "Superseded"))
+    })
 }
 
 /// A contained leg's result, and why when it is not Applied.
@@ -250,22 +264,7 @@ async fn release_outcome(
     let item = p.journal.item(&state.request.attachment_id).await?;
     let leg = state.reconcile.legs.first();
     let held = item.as_ref().is_some_and(|i| !i.demands.is_empty());
-    let kind = match (leg.map(|l| l.state), &error) {
-        (_, Some(_)) | (Some(LegState::Stuck | LegState::Failed), _) | (None, _) => {
-            EventKind::QuarantineFailed
-        }
-        (Some(LegState::Converged), None)
-            if state.removed.is_empty() && state.request.reason != ReleaseReason::Repair =>
-        {
-            EventKind::QuarantineSuperseded
-        }
-        (Some(LegState::Converged), None) if held && state.request.reason == ReleaseReason::Repair => {
-            EventKind::QuarantineApplied
-        }
-        (Some(LegState::Converged), None) if held => EventKind::QuarantineSteppedDown,
-        (Some(LegState::Converged), None) => EventKind::QuarantineReleased,
-        (Some(_), None) => EventKind::QuarantineFailed,
-    };
+    let kind = release_kind(state, leg, held, error.is_some());
     let segment = leg.and_then(|l| l.segment.clone());
     let reason = match (&error, kind) {
         (Some(e), _) => format!(
@@ -289,7 +288,6 @@ async fn release_outcome(
                 .map_or("out of any segment".into(), |s| format!("in {s}"))
         ),
     };
-    let a = item.as_ref().map(|i| &i.attachment);
     let incident_id = state.removed.first().map(|d| d.incident_id.clone()).or_else(|| {
         item.as_ref()
             .and_then(|i| i.episode.as_ref())
@@ -306,31 +304,56 @@ async fn release_outcome(
         execution_arn: Some(state.execution_arn.clone()),
         incident_id,
         finding: None,
-        legs: vec![LegReport {
-            vpc_id: a.map(|a| a.vpc_id.clone()).unwrap_or_default(),
-            account: a.map(|a| a.owner_account.clone()).unwrap_or_default(),
-            region: a.map(|a| a.edge_location.clone()).unwrap_or_default(),
-            attachment_id: Some(state.request.attachment_id.clone()),
-            result: match kind {
-                EventKind::QuarantineReleased => "Released",
-                EventKind::QuarantineSteppedDown => "SteppedDown",
-                EventKind::QuarantineApplied => "Applied",
-                EventKind::QuarantineSuperseded => "Superseded",
-                _ => "Failed",
-            }
-            .into(),
-            segment_before: item
-                .as_ref()
-                .and_then(|i| i.episode.as_ref())
-                .and_then(|e| e.original_segment.clone()),
-            segment,
-            until: None,
-            detail: None,
-        }],
+        legs: vec![released_leg(state, item.as_ref(), kind, segment)],
         reason,
         time_to_contain_seconds: None,
     };
     Ok((event, failure))
+}
+
+/// What a release ended as: a repair that left a demand re-applies it; a release that left one
+/// steps down; one that found nothing of what it named was superseded.
+fn release_kind(state: &ReleaseState, leg: Option<&LegProgress>, held: bool, interrupted: bool) -> EventKind {
+    let repair = state.request.reason == ReleaseReason::Repair;
+    match leg.map(|l| l.state) {
+        _ if interrupted => EventKind::QuarantineFailed,
+        None | Some(LegState::Stuck | LegState::Failed) => EventKind::QuarantineFailed,
+        Some(LegState::Converged) if state.removed.is_empty() && !repair => EventKind::QuarantineSuperseded,
+        Some(LegState::Converged) if held && repair => EventKind::QuarantineApplied,
+        Some(LegState::Converged) if held => EventKind::QuarantineSteppedDown,
+        Some(LegState::Converged) => EventKind::QuarantineReleased,
+        Some(_) => EventKind::QuarantineFailed,
+    }
+}
+
+/// The released attachment's one leg in the outcome.
+fn released_leg(
+    state: &ReleaseState,
+    item: Option<&AttachmentItem>,
+    kind: EventKind,
+    segment: Option<String>,
+) -> LegReport {
+    let a = item.map(|i| &i.attachment);
+    LegReport {
+        vpc_id: a.map(|a| a.vpc_id.clone()).unwrap_or_default(),
+        account: a.map(|a| a.owner_account.clone()).unwrap_or_default(),
+        region: a.map(|a| a.edge_location.clone()).unwrap_or_default(),
+        attachment_id: Some(state.request.attachment_id.clone()),
+        result: match kind {
+            EventKind::QuarantineReleased => "Released",
+            EventKind::QuarantineSteppedDown => "SteppedDown",
+            EventKind::QuarantineApplied => "Applied",
+            EventKind::QuarantineSuperseded => "Superseded",
+            _ => "Failed",
+        }
+        .into(),
+        segment_before: item
+            .and_then(|i| i.episode.as_ref())
+            .and_then(|e| e.original_segment.clone()),
+        segment,
+        until: None,
+        detail: None,
+    }
 }
 
 /// An execution that ended before it knew its incident (the finding could not be read or is

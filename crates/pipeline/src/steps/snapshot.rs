@@ -121,11 +121,7 @@ async fn failed(p: &Ports, incident: &Incident, why: String) -> Result<Forensics
         at: now,
         execution_arn: Some(incident.execution_arn.clone()),
         incident_id: Some(incident.incident_id.clone()),
-        finding: Some(FindingSummary {
-            id: incident.finding.id.clone(),
-            finding_type: incident.finding.finding_type.clone(),
-            severity: incident.finding.severity.value(),
-        }),
+        finding: Some(FindingSummary::from(&incident.finding)),
         legs: Vec::new(),
         reason: format!("no snapshot of {}: {why}", incident.finding.instance_id),
         time_to_contain_seconds: None,

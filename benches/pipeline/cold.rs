@@ -1,0 +1,199 @@
+//! Section 1: cold start, first invocation and peak memory per function, beside the Python
+//! baseline in the seed sample's shape.
+
+use super::*;
+
+/// 1: cold start, first invocation and peak memory per function, five cold starts each, and
+/// the Python baseline through the same host.
+pub async fn cold_starts_and_baseline(cloud: &Cloud) -> Incident {
+    let rounds = 5;
+    let (cwq, incident) = cwq_cold_starts(cloud, rounds).await;
+    let python = env_python();
+    let baseline = python_baseline(cloud, &python, rounds).await;
+    let import = python_import_cost(&python);
+
+    println!("## Cold start and memory per function\n");
+    println!("Five cold starts of each function (the Lambda host restarted between rounds); medians.");
+    println!(
+        "Baseline: `benches/seed-baseline` — Python 3 + boto3, the seed sample's calls (ListAttachments,"
+    );
+    println!("TagResource), run by awslambdaric through the same Runtime API host.\n");
+    println!("| function | start → first `next` | first invocation (incl. start) | peak RSS |");
+    println!("|---|---|---|---|");
+    let mut rust_inits = Vec::new();
+    let mut rust_rss = Vec::new();
+    for name in FUNCTIONS {
+        let key = format!("cwq-{name}Function");
+        let (i, f, r) = cwq.medians(&key);
+        rust_inits.push(i);
+        rust_rss.push(r);
+        println!("| {name} | {i:.1} ms | {f:.1} ms | {:.1} MiB |", r / 1024.0);
+    }
+    let (pi, pf, pr) = baseline.cold.medians("seed-baseline");
+    println!(
+        "| **baseline: Python + boto3** | {pi:.1} ms | {pf:.1} ms | {:.1} MiB |",
+        pr / 1024.0
+    );
+    let ri = median(rust_inits);
+    let rr = median(rust_rss);
+    println!(
+        "| ratio, baseline ÷ cwq (median function) | {:.0}× | | {:.1}× |",
+        pi / ri,
+        pr / rr
+    );
+    println!(
+        "\n`import boto3` + `boto3.client(\"networkmanager\")` alone: {import:.0} ms (median of 5, fresh interpreter).\n"
+    );
+    println!(
+        "Python baseline warm invocation (ListAttachments + TagResource): {:.1} ms (median of {}).\n",
+        median(baseline.warm.clone()),
+        baseline.warm.len()
+    );
+    Incident {
+        baseline_warm_ms: median(baseline.warm),
+        ..incident
+    }
+}
+
+/// Each function's cold starts: start → first `next`, first invocation, peak RSS (KiB).
+#[derive(Default)]
+struct ColdStarts {
+    init: BTreeMap<String, Vec<f64>>,
+    first: BTreeMap<String, Vec<f64>>,
+    rss: BTreeMap<String, Vec<f64>>,
+}
+
+impl ColdStarts {
+    /// Records the first invocation of a function that cold-started since it was registered.
+    fn record(&mut self, name: &str, stats: &Value) {
+        let Some(init) = stats["cold_start_init_ms"][0].as_f64() else {
+            return;
+        };
+        self.init.entry(name.to_string()).or_default().push(init);
+        let first = stats["durations_ms"][0].as_f64().unwrap_or(0.0);
+        self.first.entry(name.to_string()).or_default().push(first);
+        let rss = stats["peak_rss_kib"].as_f64().unwrap_or(0.0);
+        self.rss.entry(name.to_string()).or_default().push(rss);
+    }
+
+    fn medians(&self, name: &str) -> (f64, f64, f64) {
+        let of = |m: &BTreeMap<String, Vec<f64>>| median(m.get(name).cloned().unwrap_or_default());
+        (of(&self.init), of(&self.first), of(&self.rss))
+    }
+}
+
+/// `rounds` quarantines, each after every function was registered again; the last one's
+/// figures describe an incident.
+async fn cwq_cold_starts(cloud: &Cloud, rounds: u32) -> (ColdStarts, Incident) {
+    let mut cold = ColdStarts::default();
+    let mut last = None;
+    for round in 0..rounds {
+        recycle(cloud).await;
+        let spoke = cloud
+            .spoke(&format!("10.{}.0.0/16", 100 + round), &[("domain", "hub")])
+            .await;
+        let before = counters::<u64>(cloud, "calls");
+        let before_ms = counters::<f64>(cloud, "total_ms");
+        let execution = quarantine(cloud, &spoke, &format!("cold{round}")).await;
+        let calls = delta(&counters::<u64>(cloud, "calls"), &before);
+        let call_ms = delta(&counters::<f64>(cloud, "total_ms"), &before_ms);
+        let quarantine_stats = functions(cloud).await;
+        release(cloud, &spoke);
+        let _ = cloud.sweep();
+        for (name, (_, stats)) in functions(cloud).await {
+            cold.record(&name, &stats);
+        }
+        last = Some((quarantine_stats, calls, call_ms, execution));
+    }
+    let (stats, calls, call_ms, execution) = last.expect("at least one round");
+    let invocations = stats
+        .iter()
+        .map(|(name, (_, s))| (name.clone(), s["invocations"].as_u64().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    let incident = Incident {
+        invocations,
+        calls,
+        call_ms,
+        transitions: transitions(cloud, &execution).await,
+        baseline_warm_ms: 0.0,
+    };
+    (cold, incident)
+}
+
+/// The states an execution entered.
+async fn transitions(cloud: &Cloud, execution: &str) -> usize {
+    let history = cloud
+        .step_functions()
+        .get_execution_history()
+        .execution_arn(execution)
+        .max_results(1000)
+        .send()
+        .await
+        .unwrap();
+    let events = history.events().iter();
+    events
+        .filter(|e| e.r#type().as_str().ends_with("StateEntered"))
+        .count()
+}
+
+/// The seed sample's figures: its cold starts and its warm invocations (ms).
+struct Baseline {
+    cold: ColdStarts,
+    warm: Vec<f64>,
+}
+
+/// The seed sample's calls in Python through the same Runtime API host: `rounds` cold starts,
+/// each followed by 20 warm invocations.
+async fn python_baseline(cloud: &Cloud, python: &str, rounds: u32) -> Baseline {
+    let baseline = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/seed-baseline/bootstrap");
+    let config: FunctionConfig = serde_json::from_value(json!({"name": "seed-baseline", "binary": baseline,
+                        "environment": {"CWQ_BENCH_PYTHON": python}, "memory_mb": 128}))
+    .unwrap();
+    let spoke = cloud.spoke("10.110.0.0/16", &[("domain", "hub")]).await;
+    let mut event = high(&spoke, "seed");
+    event["core_network_id"] = json!(cloud.core_network_id);
+    let mut result = Baseline {
+        cold: ColdStarts::default(),
+        warm: Vec::new(),
+    };
+    for _ in 0..rounds {
+        AdminClient::new(&cloud.endpoint)
+            .put_function(&config)
+            .await
+            .unwrap();
+        let answer = invoke(&cloud.endpoint, OWNER, "seed-baseline", &event)
+            .await
+            .unwrap();
+        assert_eq!(answer["attachment"], spoke.attachment_id.as_str(), "{answer}");
+        for _ in 0..20 {
+            invoke(&cloud.endpoint, OWNER, "seed-baseline", &event)
+                .await
+                .unwrap();
+        }
+        let stats = &functions(cloud).await["seed-baseline"].1;
+        result.cold.record("seed-baseline", stats);
+        let durations: Vec<f64> = serde_json::from_value(stats["durations_ms"].clone()).unwrap();
+        result.warm.extend_from_slice(&durations[1..]);
+    }
+    result
+}
+
+fn python_import_cost(python: &str) -> f64 {
+    let script = "import time; t = time.perf_counter(); import boto3; \
+                  boto3.client('networkmanager', region_name='us-east-1'); \
+                  print((time.perf_counter() - t) * 1000)";
+    let samples = (0..5)
+        .map(|_| {
+            let out = std::process::Command::new(python)
+                .args(["-c", script])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse::<f64>()
+                .unwrap()
+        })
+        .collect();
+    median(samples)
+}

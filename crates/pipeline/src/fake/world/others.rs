@@ -1,0 +1,116 @@
+//! The fake EC2 (the workloads and their snapshots), EventBridge and Step Functions.
+
+use super::*;
+
+#[async_trait]
+impl Workloads for World {
+    async fn vpcs_of_instance(
+        &self,
+        _account: &str,
+        _region: &str,
+        instance_id: &str,
+    ) -> Result<Vec<String>, PortError> {
+        let call = self.enter("ec2", "DescribeInstances", false).await?;
+        let vpcs = self
+            .state()
+            .instances
+            .get(instance_id)
+            .map(|(_, _, vpcs)| vpcs.clone())
+            .ok_or_else(|| PortError::NotFound(format!("instance {instance_id}")));
+        self.leave(call);
+        vpcs
+    }
+
+    async fn find_snapshots(
+        &self,
+        _account: &str,
+        _region: &str,
+        description: &str,
+        incident_id: &str,
+    ) -> Result<Vec<String>, PortError> {
+        let call = self.enter("ec2", "DescribeSnapshots", false).await?;
+        let ids = self
+            .state()
+            .snapshots_taken
+            .iter()
+            .filter(|(_, r)| {
+                r.description == description
+                    && r.tags.get("cwq:incident").map(String::as_str) == Some(incident_id)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        self.leave(call);
+        Ok(ids)
+    }
+
+    async fn create_snapshots(
+        &self,
+        _account: &str,
+        _region: &str,
+        request: &SnapshotRequest,
+    ) -> Result<Vec<String>, PortError> {
+        let call = self.enter("ec2", "CreateSnapshots", true).await?;
+        let ids = {
+            let mut s = self.state();
+            if let Some(error) = s.snapshot_failure.clone() {
+                return Err(error);
+            }
+            let id = format!("snap-{:08x}", s.snapshots_taken.len() + 1);
+            s.snapshots_taken.push((id.clone(), request.clone()));
+            vec![id]
+        };
+        self.leave(call);
+        Ok(ids)
+    }
+}
+
+#[async_trait]
+impl Events for World {
+    async fn publish(&self, event: &OutcomeEvent) -> Result<(), PortError> {
+        let call = self.enter("events", "PutEvents", true).await?;
+        self.state().published.push(event.clone());
+        self.leave(call);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Executions for World {
+    async fn start_release(&self, name: &str, request: &ReleaseRequest) -> Result<Started, PortError> {
+        let call = self.enter("states", "StartExecution", true).await?;
+        let arn = self.release_arn(name);
+        let new = {
+            let mut s = self.state();
+            let new = !s.executions.contains_key(&arn);
+            if new {
+                s.executions.insert(arn.clone(), true);
+                s.release_requests.push((arn.clone(), request.clone()));
+            }
+            new
+        };
+        if new {
+            let launcher = lock(&self.launcher).clone();
+            if let Some(launch) = launcher {
+                launch(arn.clone(), request.clone());
+            }
+        }
+        self.leave(call);
+        Ok(if new {
+            Started::New(arn)
+        } else {
+            Started::Exists(arn)
+        })
+    }
+
+    async fn is_running(&self, execution_arn: &str) -> Result<bool, PortError> {
+        let call = self.enter("states", "DescribeExecution", false).await?;
+        let running = self
+            .state()
+            .executions
+            .get(execution_arn)
+            .copied()
+            .unwrap_or(false);
+        self.leave(call);
+        Ok(running)
+    }
+}
