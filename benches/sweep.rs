@@ -52,7 +52,12 @@ async fn main() {
     let report = cloud.inject(&event);
     assert!(report.contains("SUCCEEDED"), "{report}");
     let template = serde_json::to_value(cloud.item(&real.attachment_id).await.unwrap()).unwrap();
-    cloud.settings(json!({"transition_delay_ms": 0, "conflict_during_transition": false}));
+    cloud
+        .cloud_wan(|s| {
+            s.transition_delay_ms = 0;
+            s.conflict_during_transition = false;
+        })
+        .await;
 
     contained_attachments(&cloud, &real, &template).await;
     other_items(&cloud).await;

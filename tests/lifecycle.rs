@@ -8,8 +8,9 @@
 mod common;
 
 use common::{finding, policy_variant, Cloud, Spoke, OVERLAY_CORE, TRANSITION_MS};
+use cwq_domain::decision::NoAction;
 use cwq_domain::lifecycle::Status;
-use cwq_pipeline::events::EventKind;
+use cwq_pipeline::events::{EventKind, LegResult};
 use serde_json::json;
 use std::time::Duration;
 
@@ -79,7 +80,7 @@ async fn a_failed_escalation_keeps_the_medium_quarantine_that_is_still_valid() {
     assert_eq!(cloud.attachment(&spoke).await.1.as_deref(), Some("inspected"));
 
     // Cloud WAN gets stuck applying the High finding's move: it is given up at the deadline.
-    cloud.settings(json!({"stuck_transitions": true}));
+    cloud.cloud_wan(|s| s.stuck_transitions = true).await;
     let high = cloud.deliver(&finding("bitcoin-tool-high", &spoke, "esc2", None, None));
     cloud
         .wait_item(&spoke.attachment_id, "held by both", |i| i.demands.len() == 2)
@@ -167,7 +168,7 @@ async fn a_finding_while_the_owner_moves_the_attachment_waits_for_cloud_wan() {
     let spoke = cloud.spoke("10.1.0.0/16", &[("domain", "hub")]).await;
     let before = cloud.attachment(&spoke).await.2;
     // Cloud WAN busy with the owner's own change for 45 s (ConflictException to any tag change).
-    cloud.settings(json!({"transition_delay_ms": 45_000}));
+    cloud.cloud_wan(|s| s.transition_delay_ms = 45_000).await;
     cloud
         .network_manager()
         .tag_resource()
@@ -187,7 +188,9 @@ async fn a_finding_while_the_owner_moves_the_attachment_waits_for_cloud_wan() {
     let arn = cloud.deliver(&finding("bitcoin-tool-high", &spoke, "busy1", None, None));
     // Cloud WAN finishes the owner's change after 45 s; cwq's own move then takes 4 s.
     tokio::time::sleep(Duration::from_secs(30)).await;
-    cloud.settings(json!({"transition_delay_ms": 45_000 - 30_000 + TRANSITION_MS}));
+    cloud
+        .cloud_wan(|s| s.transition_delay_ms = 45_000 - 30_000 + TRANSITION_MS)
+        .await;
     assert_eq!(
         cloud.wait_execution(&arn).await.0,
         "SUCCEEDED",
@@ -240,16 +243,16 @@ async fn an_instance_in_two_vpcs_contains_the_attached_one_and_reports_the_other
         EventKind::QuarantineFailed,
         "someone must hear of the other"
     );
-    let results: Vec<(&str, &str)> = outcome
+    let results: Vec<(&str, LegResult)> = outcome
         .legs
         .iter()
-        .map(|l| (l.vpc_id.as_str(), l.result.as_str()))
+        .map(|l| (l.vpc_id.as_str(), l.result))
         .collect();
     assert_eq!(
         results,
         [
-            (attached.vpc_id.as_str(), "Applied"),
-            (loose.vpc_id.as_str(), "NotAttached")
+            (attached.vpc_id.as_str(), LegResult::Applied),
+            (loose.vpc_id.as_str(), LegResult::NotAttached)
         ]
     );
     release_to_original(&cloud, &attached, &before).await;
@@ -500,7 +503,10 @@ async fn the_budget_admits_concurrent_findings_atomically_and_an_escalation_spen
     let refused: Vec<_> = cloud
         .published()
         .into_iter()
-        .filter(|e| e.kind == EventKind::QuarantineFailed && e.legs[0].result == "BudgetExceeded")
+        .filter(|e| {
+            e.kind == EventKind::QuarantineFailed
+                && e.legs[0].result == LegResult::NoAction(NoAction::BudgetExceeded)
+        })
         .collect();
     assert_eq!(refused.len(), 2, "{refused:#?}");
 

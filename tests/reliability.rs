@@ -10,9 +10,10 @@
 mod common;
 
 use common::{finding, repo, text, Cloud, OVERLAY_CORE};
+use cwq_domain::decision::NoAction;
 use cwq_domain::lifecycle::Status;
 use cwq_pipeline::audit::AuditEvent;
-use cwq_pipeline::events::EventKind;
+use cwq_pipeline::events::{EventKind, LegResult};
 use serde_json::{json, Value};
 
 /// The successful mutating Network Manager calls on an attachment, in order.
@@ -130,7 +131,7 @@ async fn verification_that_never_completes_is_bounded_and_compensated() {
         .spoke("10.1.0.0/16", &[("domain", "hub"), ("Name", "app")])
         .await;
     let (_, _, tags_before) = cloud.attachment(&spoke).await;
-    cloud.settings(json!({"stuck_transitions": true}));
+    cloud.cloud_wan(|s| s.stuck_transitions = true).await;
 
     let execution = cloud.deliver(&finding("bitcoin-tool-high", &spoke, "stuck1", None, None));
     // At the deadline the demand is withdrawn; Cloud WAN moves again later.
@@ -182,7 +183,7 @@ async fn acceptance_is_given_as_owner_or_refused_before_any_change() {
         &["AcceptPendingTags=true"],
     )
     .await;
-    cloud.settings(json!({"owner_changes_need_acceptance": true}));
+    cloud.cloud_wan(|s| s.owner_changes_need_acceptance = true).await;
 
     let accepted = cloud.spoke("10.1.0.0/16", &[("domain", "hub")]).await;
     let (report, _) = cloud.inject_execution(&finding("bitcoin-tool-high", &accepted, "acc1", None, None));
@@ -412,7 +413,10 @@ async fn the_blast_radius_budget_stops_the_fourth_move_and_says_so() {
     let failures: Vec<_> = cloud
         .published()
         .into_iter()
-        .filter(|e| e.kind == EventKind::QuarantineFailed && e.legs[0].result == "BudgetExceeded")
+        .filter(|e| {
+            e.kind == EventKind::QuarantineFailed
+                && e.legs[0].result == LegResult::NoAction(NoAction::BudgetExceeded)
+        })
         .collect();
     assert_eq!(failures.len(), 2, "two Quarantine Failed events: {failures:#?}");
 

@@ -136,7 +136,7 @@ async fn main() {
     });
     let cloud =
         Arc::new(Cloud::start("bench", OVERLAY_CORE, Some(&policy), &["VerifyIntervalSeconds=1"]).await);
-    cloud.settings(json!({"transition_delay_ms": 0}));
+    cloud.cloud_wan(|s| s.transition_delay_ms = 0).await;
 
     // `cargo bench --bench pipeline -- storm` runs the sections named (cold, warm, contain,
     // storm, growth, cost); scripts/bench runs them all. Every section but the storm needs the

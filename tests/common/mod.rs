@@ -6,6 +6,8 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use cwq_aws::journal::DynamoJournal;
 use cwq_domain::lifecycle::AttachmentItem;
+use cwq_localcloud::admin::AdminClient;
+use cwq_localcloud::cloudwan::Settings as CloudWanSettings;
 use cwq_pipeline::audit::AuditEntry;
 use cwq_pipeline::events::{EventKind, OutcomeEvent};
 use cwq_pipeline::ports::Journal;
@@ -163,7 +165,12 @@ impl Cloud {
         };
         // AWS-like: a move takes several times the first wait between checks, and Cloud WAN
         // answers ConflictException to a tag change while it is UPDATING.
-        cloud.settings(json!({"transition_delay_ms": TRANSITION_MS, "conflict_during_transition": true}));
+        cloud
+            .cloud_wan(|s| {
+                s.transition_delay_ms = TRANSITION_MS;
+                s.conflict_during_transition = true;
+            })
+            .await;
         cloud.deploy(policy, extra);
         cloud
     }
@@ -233,23 +240,12 @@ impl Cloud {
     }
 
     /// The Cloud WAN emulator's settings (merged into the current ones).
-    pub fn settings(&self, changes: Value) {
-        let mut args = vec!["local".to_string(), "faults".into(), "cloudwan".into()];
-        for (key, value) in changes.as_object().unwrap() {
-            let flag = match key.as_str() {
-                "transition_delay_ms" => "--transition-delay-ms",
-                "conflict_during_transition" => "--conflict",
-                "stuck_transitions" => "--stuck",
-                "owner_changes_need_acceptance" => "--owner-changes-need-acceptance",
-                other => panic!("no flag for {other}"),
-            };
-            args.push(flag.into());
-            args.push(value.to_string());
-        }
-        args.extend(["--state-dir".into(), self.state().into()]);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = cwq(&args);
-        assert!(out.status.success(), "{}", text(&out));
+    /// Changes how the Cloud WAN emulator behaves, through the local cloud's admin API.
+    pub async fn cloud_wan(&self, change: impl FnOnce(&mut CloudWanSettings)) {
+        let admin = AdminClient::new(&self.endpoint);
+        let mut settings = admin.cloudwan_settings().await.unwrap();
+        change(&mut settings);
+        admin.set_cloudwan_settings(&settings).await.unwrap();
     }
 
     pub fn network_manager(&self) -> aws_sdk_networkmanager::Client {

@@ -154,6 +154,20 @@ const NOT_EC2: &[(&str, &str)] = &[
     ("neg-attacksequence-iam-critical.json", "AttackSequence"),
     ("neg-iamuser-tor-ipcaller.json", "AccessKey"),
     ("neg-s3-pentest-parrotlinux.json", "S3Bucket"),
+    // Composed from the documented shapes (fixtures/SOURCES.md): workloads in a VPC that this
+    // version does not act on yet (issue 17).
+    (
+        "composed-attacksequence-ec2-compromisedinstancegroup.json",
+        "AttackSequence",
+    ),
+    (
+        "composed-attacksequence-ecs-compromisedcluster.json",
+        "AttackSequence",
+    ),
+    ("composed-lambda-network-in-vpc.json", "Lambda"),
+    ("composed-lambda-not-in-vpc.json", "Lambda"),
+    ("composed-runtime-ecs-fargate.json", "ECSCluster"),
+    ("composed-runtime-eks-node.json", "EKSCluster"),
 ];
 
 #[test]

@@ -3,7 +3,7 @@
 //! exactly one outcome, after journaling it, and publishes it again when it is retried: the
 //! `id` is the same each time, so consumers de-duplicate on it.
 
-use cwq_domain::decision::Expiry;
+use cwq_domain::decision::{Expiry, NoAction};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -112,6 +112,49 @@ impl From<&cwq_domain::finding::Finding> for FindingSummary {
     }
 }
 
+/// What became of one leg. The names are stable: notification rules match on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LegResult {
+    /// Verified in the segment its demands require.
+    Applied,
+    /// The last demand went; verified back where it was before the quarantine.
+    Released,
+    /// Demands went and others remain; verified in the laxer segment they require.
+    SteppedDown,
+    /// The move failed or was refused; `detail` says why.
+    Failed,
+    /// Another execution released the demand first.
+    Superseded,
+    /// Not verified before the deadline, or left unconverged by a crash; the sweep repairs it.
+    Stuck,
+    /// cwq's tag on a held attachment was removed or set laxer by someone else; the sweep
+    /// puts it back.
+    Drifted,
+    /// The execution ended before the leg converged; its demand stands and the sweep finishes it.
+    Interrupted,
+    /// The VPC has no attachment on this core network.
+    NotAttached,
+    /// Nothing to change, and why (`BudgetExceeded`, `Protected`, `DryRun`, …).
+    #[serde(untagged)]
+    NoAction(NoAction),
+}
+
+impl LegResult {
+    /// A leg that ended where cwq meant it to.
+    pub fn is_success(self) -> bool {
+        matches!(self, Self::Applied | Self::Superseded)
+    }
+}
+
+impl std::fmt::Display for LegResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoAction(reason) => reason.fmt(f),
+            other => std::fmt::Debug::fmt(other, f),
+        }
+    }
+}
+
 /// One attachment (or unattached VPC) in an event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LegReport {
@@ -120,8 +163,7 @@ pub struct LegReport {
     pub region: String,
     #[serde(default)]
     pub attachment_id: Option<String>,
-    /// `Applied`, `Failed`, `NotAttached`, `BudgetExceeded`, `Released`, … per leg.
-    pub result: String,
+    pub result: LegResult,
     #[serde(default)]
     pub segment_before: Option<String>,
     /// Where the attachment was verified (or is required to be).
@@ -131,4 +173,42 @@ pub struct LegReport {
     pub until: Option<Expiry>,
     #[serde(default)]
     pub detail: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/events.schema.json lists every leg result a consumer can see, and only those.
+    #[test]
+    fn the_schema_lists_exactly_the_leg_results() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../../docs/events.schema.json"))
+                .expect("the schema is JSON");
+        let listed = schema["$defs"]["leg"]["properties"]["result"]["enum"]
+            .as_array()
+            .expect("the schema lists the leg results");
+        let results: Vec<LegResult> = listed
+            .iter()
+            .map(|name| serde_json::from_value(name.clone()).expect("each listed result is a LegResult"))
+            .collect();
+        for (result, name) in results.iter().zip(listed) {
+            assert_eq!(serde_json::to_value(result).ok().as_ref(), Some(name));
+            assert_eq!(result.to_string(), name.as_str().unwrap_or_default());
+        }
+        let variants = [
+            LegResult::Applied,
+            LegResult::Released,
+            LegResult::SteppedDown,
+            LegResult::Failed,
+            LegResult::Superseded,
+            LegResult::Stuck,
+            LegResult::Drifted,
+            LegResult::Interrupted,
+            LegResult::NotAttached,
+            LegResult::NoAction(NoAction::BudgetExceeded),
+        ];
+        assert!(variants.iter().all(|v| results.contains(v)));
+        assert!(serde_json::from_value::<LegResult>(serde_json::json!("Contained")).is_err());
+    }
 }

@@ -9,7 +9,7 @@ use crate::contract::{
     ReleaseRequest, ReleaseState, Verdict,
 };
 use crate::error::StepError;
-use crate::events::{EventKind, FindingSummary, LegReport, OutcomeEvent};
+use crate::events::{EventKind, FindingSummary, LegReport, LegResult, OutcomeEvent};
 use crate::ports::Ports;
 use cwq_domain::lifecycle::AttachmentItem;
 use serde::{Deserialize, Serialize};
@@ -171,8 +171,9 @@ fn leg_reports(
             let progress = attachment_id.as_deref().and_then(&leg_progress);
             let (result, detail) = match (decision.map(|d| d.verdict), &progress) {
                 (Some(Verdict::Contain), Some(p)) => leg_result(p, interrupted),
-                (Some(verdict), _) if verdict != Verdict::Contain => (verdict.name(), None),
-                _ => ("Interrupted".to_string(), None),
+                (Some(Verdict::NotAttached), _) => (LegResult::NotAttached, None),
+                (Some(Verdict::NoAction(reason)), _) => (LegResult::NoAction(reason), None),
+                (Some(Verdict::Contain), None) | (None, _) => (LegResult::Interrupted, None),
             };
             if let Some(sentence) = detail.clone().or_else(|| decision.map(|d| d.reason.clone())) {
                 reasons.push(sentence);
@@ -198,16 +199,17 @@ fn leg_reports(
 
 /// Failed if anything stopped a leg (or a refusal was decided), else the best that happened.
 fn quarantine_kind(incident: &Incident, legs: &[LegReport], interrupted: bool) -> EventKind {
-    let results = |r: &str| legs.iter().any(|l| l.result == r);
+    let results = |r: LegResult| legs.iter().any(|l| l.result == r);
     let refused = incident
         .legs
         .iter()
         .any(|l| l.decision.as_ref().is_some_and(|d| d.verdict.is_refusal()));
-    if interrupted || refused || results("Failed") || results("Stuck") || results("Interrupted") {
+    let stopped = [LegResult::Failed, LegResult::Stuck, LegResult::Interrupted];
+    if interrupted || refused || stopped.into_iter().any(results) {
         EventKind::QuarantineFailed
-    } else if results("Applied") {
+    } else if results(LegResult::Applied) {
         EventKind::QuarantineApplied
-    } else if results("Superseded") {
+    } else if results(LegResult::Superseded) {
         EventKind::QuarantineSuperseded
     } else {
         EventKind::QuarantineNoAction
@@ -222,18 +224,19 @@ fn quarantine_failure(progress: Option<&ReconcileProgress>, legs: &[LegReport]) 
         .find_map(|l| l.failure.map(|f| f.to_string()));
     failed_leg.or_else(|| {
         legs.iter()
-            .map(|l| l.result.clone())
-            .find(|r| !matches!(r.as_str(), "Applied" | "Superseded"))
+            .map(|l| l.result)
+            .find(|r| !r.is_success())
+            .map(|r| r.to_string())
     })
 }
 
 /// A contained leg's result, and why when it is not Applied.
-fn leg_result(progress: &LegProgress, interrupted: bool) -> (String, Option<String>) {
+fn leg_result(progress: &LegProgress, interrupted: bool) -> (LegResult, Option<String>) {
     let failure = progress.failure.map(|f| f.to_string());
     match progress.state {
-        LegState::Converged => ("Applied".into(), None),
+        LegState::Converged => (LegResult::Applied, None),
         LegState::Failed => (
-            "Failed".into(),
+            LegResult::Failed,
             Some(format!(
                 "{} (the attachment is back {})",
                 failure.unwrap_or_else(|| "failed".into()),
@@ -244,14 +247,14 @@ fn leg_result(progress: &LegProgress, interrupted: bool) -> (String, Option<Stri
             )),
         ),
         LegState::Superseded => (
-            "Superseded".into(),
+            LegResult::Superseded,
             Some("its demand was released by someone else before the move was verified".into()),
         ),
-        LegState::Stuck => ("Stuck".into(), failure),
+        LegState::Stuck => (LegResult::Stuck, failure),
         LegState::Pending | LegState::Compensating | LegState::Yielding if interrupted => {
-            ("Interrupted".into(), None)
+            (LegResult::Interrupted, None)
         }
-        LegState::Pending | LegState::Compensating | LegState::Yielding => ("Interrupted".into(), failure),
+        LegState::Pending | LegState::Compensating | LegState::Yielding => (LegResult::Interrupted, failure),
     }
 }
 
@@ -340,13 +343,12 @@ fn released_leg(
         region: a.map(|a| a.edge_location.clone()).unwrap_or_default(),
         attachment_id: Some(state.request.attachment_id.clone()),
         result: match kind {
-            EventKind::QuarantineReleased => "Released",
-            EventKind::QuarantineSteppedDown => "SteppedDown",
-            EventKind::QuarantineApplied => "Applied",
-            EventKind::QuarantineSuperseded => "Superseded",
-            _ => "Failed",
-        }
-        .into(),
+            EventKind::QuarantineReleased => LegResult::Released,
+            EventKind::QuarantineSteppedDown => LegResult::SteppedDown,
+            EventKind::QuarantineApplied => LegResult::Applied,
+            EventKind::QuarantineSuperseded => LegResult::Superseded,
+            _ => LegResult::Failed,
+        },
         segment_before: item
             .and_then(|i| i.episode.as_ref())
             .and_then(|e| e.original_segment.clone()),
@@ -386,11 +388,11 @@ fn refused(
                 account: String::new(),
                 region: String::new(),
                 attachment_id: Some(r.attachment_id.clone()),
-                result: error.as_ref().map_or("Failed".into(), |e| e.error.clone()),
+                result: LegResult::Failed,
                 segment_before: None,
                 segment: None,
                 until: None,
-                detail: None,
+                detail: error.as_ref().map(|e| e.error.clone()),
             })
             .into_iter()
             .collect(),

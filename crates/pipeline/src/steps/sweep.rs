@@ -13,7 +13,7 @@
 use crate::audit::{AuditEntry, AuditEvent};
 use crate::contract::{ReleaseReason, ReleaseRequest};
 use crate::error::{PortError, StepError};
-use crate::events::{EventKind, LegReport, OutcomeEvent};
+use crate::events::{EventKind, LegReport, LegResult, OutcomeEvent};
 use crate::ports::{Ports, Started};
 use crate::steps::reconcile::concerned;
 use cwq_domain::lifecycle::{AttachmentItem, Demand, Ladder, Repair, RepairReason, Required, MARKER_KEY};
@@ -343,7 +343,10 @@ async fn publish(
             account: a.owner_account.clone(),
             region: a.edge_location.clone(),
             attachment_id: Some(a.attachment_id.clone()),
-            result: format!("{kind:?}"),
+            result: match kind {
+                EventKind::QuarantineDrift => LegResult::Drifted,
+                _ => LegResult::Stuck,
+            },
             segment_before: None,
             segment: item.applied.as_ref().and_then(|x| x.segment.clone()),
             until: None,
