@@ -14,8 +14,9 @@ pub struct Incident {
     pub incident_id: String,
     pub execution_arn: String,
     pub finding: Finding,
-    /// The event's time, for time-to-contain.
-    pub finding_time: Option<String>,
+    /// The event's time, for time-to-contain (absent or unreadable: not measured).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub finding_time: Option<OffsetDateTime>,
     /// One per VPC of the workload.
     pub legs: Vec<Leg>,
     /// Set by Decide: `contain` when at least one leg holds a demand of this incident.

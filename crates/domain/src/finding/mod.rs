@@ -37,6 +37,8 @@ pub struct Finding {
     pub resource_role: ResourceRole,
     /// Occurrences aggregated under this finding id (`service.count`).
     pub count: Option<u64>,
+    /// Kept as GuardDuty wrote it, not as a time: with the id it names the incident, so it
+    /// must compare equal to the very same text when the finding is sent again.
     pub updated_at: Option<String>,
     pub title: Option<String>,
     /// A GuardDuty-generated sample: `additionalInfo.sample` (flat or inside `value`),

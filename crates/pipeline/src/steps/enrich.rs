@@ -13,6 +13,8 @@ use crate::ports::{LiveAttachment, Ports};
 use cwq_domain::finding::{parse_event, Finding, FindingError};
 use cwq_domain::lifecycle::{AttachmentRef, LiveState};
 use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
 /// What the state machine passes: the event and the execution handling it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -45,7 +47,9 @@ pub async fn enrich(p: &Ports, input: EnrichInput) -> Result<Incident, StepError
     Ok(Incident {
         incident_id: incident_id(&finding),
         execution_arn: input.execution_arn,
-        finding_time: input.event["time"].as_str().map(str::to_string),
+        finding_time: input.event["time"]
+            .as_str()
+            .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok()),
         finding,
         legs,
         action: Action::Undecided,

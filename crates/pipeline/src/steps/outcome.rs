@@ -128,7 +128,7 @@ fn quarantine_outcome(
         None => reasons.join("; "),
     };
     let time_to_contain = (kind == EventKind::QuarantineApplied)
-        .then(|| seconds_since(incident.finding_time.as_deref(), now))
+        .then(|| incident.finding_time.map(|start| (now - start).as_seconds_f64()))
         .flatten();
     let failure = error
         .as_ref()
@@ -399,9 +399,4 @@ fn refused(
         reason,
         time_to_contain_seconds: None,
     }
-}
-
-fn seconds_since(start: Option<&str>, now: OffsetDateTime) -> Option<f64> {
-    let start = OffsetDateTime::parse(start?, &time::format_description::well_known::Rfc3339).ok()?;
-    Some((now - start).as_seconds_f64())
 }
