@@ -9,7 +9,7 @@ mod common;
 
 use common::{finding, Cloud, Spoke, OVERLAY_CORE, OWNER};
 use cwq_domain::lifecycle::AttachmentItem;
-use cwq_localcloud::admin::AdminClient;
+use cwq_localcloud::admin::{AdminClient, FunctionEntry};
 use cwq_pipeline::audit::{AuditEntry, AuditEvent};
 use cwq_pipeline::ports::Journal;
 use futures::StreamExt;
@@ -33,12 +33,12 @@ fn count(n: usize) -> String {
 }
 
 /// The sweep function as the local Lambda host knows it: its `config` and `stats`.
-async fn sweep_function(cloud: &Cloud) -> Value {
+async fn sweep_function(cloud: &Cloud) -> FunctionEntry {
     let functions = AdminClient::new(&cloud.endpoint).functions().await.unwrap();
     let sweep = functions
         .into_iter()
         .find(|f| f.config.name == "cwq-SweepFunction");
-    serde_json::to_value(sweep.unwrap()).unwrap()
+    sweep.expect("the sweep function is deployed")
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -77,7 +77,7 @@ async fn main() {
         "--latency-ms",
         &NM_LATENCY_MS.to_string(),
     ]);
-    let config = sweep_function(&cloud).await["config"].clone();
+    let config = sweep_function(&cloud).await.config;
     println!(
         "{} live quarantines (each a contained attachment on the Cloud WAN emulator) and {} other journal items \
          (audit entries) on the local cloud; ListTagsForResource answers in {NM_LATENCY_MS} ms; the sweep function \
@@ -86,10 +86,10 @@ async fn main() {
          Listing the live index alone (from the benchmark, {} items): {:.1} s.\n",
         count(LIVE),
         count(OTHER_ITEMS),
-        config["timeout_seconds"],
-        config["memory_mb"],
-        config["environment"]["CWQ_SWEEP_BUDGET_SECONDS"].as_str().unwrap_or("40"),
-        config["environment"]["CWQ_SWEEP_CONCURRENCY"].as_str().unwrap_or("16"),
+        config.timeout_seconds,
+        config.memory_mb,
+        config.environment.get("CWQ_SWEEP_BUDGET_SECONDS").map_or("40", String::as_str),
+        config.environment.get("CWQ_SWEEP_CONCURRENCY").map_or("16", String::as_str),
         setup.as_secs_f64(),
         count(listed),
         listing.as_secs_f64()
@@ -101,7 +101,7 @@ async fn main() {
         let out = cloud.sweep();
         let took = started.elapsed().as_secs_f64();
         let reported: Value = serde_json::from_str(out.trim()).unwrap_or_else(|_| json!({"raw": out}));
-        let stats = sweep_function(&cloud).await["stats"].clone();
+        let stats = sweep_function(&cloud).await.stats;
         let examined = reported["result"]["examined"].as_u64().unwrap_or(0);
         let deferred = reported["result"]["deferred"].as_u64().unwrap_or(0);
         println!(
@@ -111,7 +111,7 @@ async fn main() {
             count(deferred as usize),
             reported["result"]["failures"].as_array().map_or(0, Vec::len),
             reported["result"]["repairs"].as_array().map_or(0, Vec::len),
-            stats["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0
+            stats.peak_rss_kib.unwrap_or(0) as f64 / 1024.0
         );
         if reported.get("raw").is_some() {
             let log = std::fs::read_to_string(cloud.state_dir.join("logs/cwq-SweepFunction.log"))

@@ -147,7 +147,7 @@ async fn a_segment_that_needs_acceptance_is_refused_before_any_tag_changes() {
         "--policy",
         repo("policy/default.toml").to_str().unwrap(),
         "--core-network-id",
-        &cloud.core_network_id,
+        cloud.core_network_id(),
     ]);
     assert_eq!(check.status.code(), Some(1), "{}", text(&check));
     assert!(

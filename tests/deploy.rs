@@ -252,7 +252,7 @@ async fn the_readme_deploy_commands_run_as_written() {
     let placeholder = "core-network-0abc…";
     let local_items: Vec<String> = items
         .iter()
-        .map(|i| i.replace(placeholder, &cloud.core_network_id))
+        .map(|i| i.replace(placeholder, cloud.core_network_id()))
         .collect();
     let binaries = Path::new(env!("CARGO_BIN_EXE_cwq")).parent().unwrap();
     let mut deploy = vec![
@@ -280,7 +280,7 @@ async fn the_readme_deploy_commands_run_as_written() {
         let mut args: Vec<String> = shell_words(&python, command)
             .into_iter()
             .skip(1)
-            .map(|w| w.replace(placeholder, &cloud.core_network_id))
+            .map(|w| w.replace(placeholder, cloud.core_network_id()))
             .collect();
         if command.contains(" apply ") {
             args.push("--yes".into());
@@ -316,7 +316,7 @@ async fn decided_versions(cloud: &Cloud) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cloudformation_and_lambda_limits_fail_the_local_deploy() {
     let cloud = Cloud::start("limits", OVERLAY_CORE, None, &[]).await;
-    let core = format!("CoreNetworkId={}", cloud.core_network_id);
+    let core = format!("CoreNetworkId={}", cloud.core_network_id());
     let attempt = |extra: &str| {
         cwq(&[
             "local",
@@ -415,7 +415,7 @@ fn text_of(out: &std::process::Output) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_policy_never_takes_effect_and_never_stops_a_lambda() {
     let cloud = Cloud::start("badpolicy", OVERLAY_CORE, None, &["PolicyRefreshSeconds=0"]).await;
-    let core = cloud.core_network_id.clone();
+    let core = cloud.core_network_id().to_string();
     let apply = |path: &str, extra: &[&str]| {
         let mut args = vec![
             "policy",

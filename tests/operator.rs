@@ -311,7 +311,7 @@ async fn restart_finishes_a_failed_execution_and_policy_check_reads_the_live_net
         "--policy",
         "policy/default.toml",
         "--core-network-id",
-        &cloud.core_network_id,
+        cloud.core_network_id(),
     ]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert!(
@@ -328,7 +328,7 @@ async fn restart_finishes_a_failed_execution_and_policy_check_reads_the_live_net
         "--policy",
         &typo,
         "--core-network-id",
-        &cloud.core_network_id,
+        cloud.core_network_id(),
         "--output",
         "json",
     ]);

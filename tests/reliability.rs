@@ -551,7 +551,7 @@ async fn cross_account_ec2_through_the_role_and_cloud_wan_as_the_core_network_ow
         1,
         "the snapshot is in the workload account"
     );
-    let own = aws_sdk_ec2::Client::new(&cloud.sdk)
+    let own = aws_sdk_ec2::Client::new(cloud.sdk())
         .describe_snapshots()
         .owner_ids("self")
         .send()

@@ -2,6 +2,7 @@
 //! baseline in the seed sample's shape.
 
 use super::*;
+use cwq_localcloud::lambda_host::FunctionStats;
 
 /// 1: cold start, first invocation and peak memory per function, five cold starts each, and
 /// the Python baseline through the same host.
@@ -65,14 +66,14 @@ struct ColdStarts {
 
 impl ColdStarts {
     /// Records the first invocation of a function that cold-started since it was registered.
-    fn record(&mut self, name: &str, stats: &Value) {
-        let Some(init) = stats["cold_start_init_ms"][0].as_f64() else {
+    fn record(&mut self, name: &str, stats: &FunctionStats) {
+        let Some(&init) = stats.cold_start_init_ms.first() else {
             return;
         };
         self.init.entry(name.to_string()).or_default().push(init);
-        let first = stats["durations_ms"][0].as_f64().unwrap_or(0.0);
+        let first = stats.durations_ms.first().copied().unwrap_or(0.0);
         self.first.entry(name.to_string()).or_default().push(first);
-        let rss = stats["peak_rss_kib"].as_f64().unwrap_or(0.0);
+        let rss = stats.peak_rss_kib.unwrap_or(0) as f64;
         self.rss.entry(name.to_string()).or_default().push(rss);
     }
 
@@ -100,15 +101,15 @@ async fn cwq_cold_starts(cloud: &Cloud, rounds: u32) -> (ColdStarts, Incident) {
         let quarantine_stats = functions(cloud).await;
         release(cloud, &spoke);
         let _ = cloud.sweep();
-        for (name, (_, stats)) in functions(cloud).await {
-            cold.record(&name, &stats);
+        for (name, function) in functions(cloud).await {
+            cold.record(&name, &function.stats);
         }
         last = Some((quarantine_stats, calls, call_ms, execution));
     }
     let (stats, calls, call_ms, execution) = last.expect("at least one round");
     let invocations = stats
         .iter()
-        .map(|(name, (_, s))| (name.clone(), s["invocations"].as_u64().unwrap_or(0)))
+        .map(|(name, f)| (name.clone(), f.stats.invocations))
         .filter(|(_, n)| *n > 0)
         .collect();
     let incident = Incident {
@@ -152,7 +153,7 @@ async fn python_baseline(cloud: &Cloud, python: &str, rounds: u32) -> Baseline {
     .unwrap();
     let spoke = cloud.spoke("10.110.0.0/16", &[("domain", "hub")]).await;
     let mut event = high(&spoke, "seed");
-    event["core_network_id"] = json!(cloud.core_network_id);
+    event["core_network_id"] = json!(cloud.core_network_id());
     let mut result = Baseline {
         cold: ColdStarts::default(),
         warm: Vec::new(),
@@ -171,10 +172,9 @@ async fn python_baseline(cloud: &Cloud, python: &str, rounds: u32) -> Baseline {
                 .await
                 .unwrap();
         }
-        let stats = &functions(cloud).await["seed-baseline"].1;
+        let stats = &functions(cloud).await["seed-baseline"].stats;
         result.cold.record("seed-baseline", stats);
-        let durations: Vec<f64> = serde_json::from_value(stats["durations_ms"].clone()).unwrap();
-        result.warm.extend_from_slice(&durations[1..]);
+        result.warm.extend_from_slice(&stats.durations_ms[1..]);
     }
     result
 }

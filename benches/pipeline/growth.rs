@@ -25,7 +25,7 @@ pub async fn calls_and_growth(cloud: &Cloud, incident: &Incident) {
     // The core network already holds the spokes of the sections before.
     let existing = nm
         .list_attachments()
-        .core_network_id(&cloud.core_network_id)
+        .core_network_id(cloud.core_network_id())
         .into_paginator()
         .items()
         .send()
@@ -35,7 +35,7 @@ pub async fn calls_and_growth(cloud: &Cloud, incident: &Incident) {
     for (i, size) in [10usize, 1_000, 10_000].into_iter().enumerate() {
         while existing + filler + 1 < size {
             nm.create_vpc_attachment()
-                .core_network_id(&cloud.core_network_id)
+                .core_network_id(cloud.core_network_id())
                 .vpc_arn(format!("arn:aws:ec2:{REGION}:{WORKLOAD}:vpc/vpc-f{filler:016x}"))
                 .subnet_arns(format!(
                     "arn:aws:ec2:{REGION}:{WORKLOAD}:subnet/subnet-f{filler:016x}"
@@ -80,6 +80,7 @@ pub async fn calls_and_growth(cloud: &Cloud, incident: &Incident) {
 }
 
 async fn enrich_durations(cloud: &Cloud) -> Vec<f64> {
-    let stats = &functions(cloud).await["cwq-EnrichFunction"].1;
-    serde_json::from_value(stats["durations_ms"].clone()).unwrap_or_default()
+    let mut functions = functions(cloud).await;
+    let enrich = functions.remove("cwq-EnrichFunction");
+    enrich.map(|f| f.stats.durations_ms).unwrap_or_default()
 }

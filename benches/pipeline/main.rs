@@ -17,7 +17,7 @@ mod storm;
 mod warm;
 
 use common::{finding, policy_variant, Cloud, Spoke, OVERLAY_CORE, OWNER, REGION, WORKLOAD};
-use cwq_localcloud::admin::AdminClient;
+use cwq_localcloud::admin::{AdminClient, FunctionEntry};
 use cwq_localcloud::control::invoke;
 use cwq_localcloud::lambda_host::process_usage;
 use cwq_localcloud::lambda_host::FunctionConfig;
@@ -51,24 +51,16 @@ fn env_python() -> String {
 }
 
 /// The Lambda host's functions: name → (config, stats).
-async fn functions(cloud: &Cloud) -> BTreeMap<String, (Value, Value)> {
+async fn functions(cloud: &Cloud) -> BTreeMap<String, FunctionEntry> {
     let list = AdminClient::new(&cloud.endpoint).functions().await.unwrap();
-    list.into_iter()
-        .map(|f| {
-            let (config, stats) = (serde_json::to_value(&f.config), serde_json::to_value(&f.stats));
-            (f.config.name, (config.unwrap(), stats.unwrap()))
-        })
-        .collect()
+    list.into_iter().map(|f| (f.config.name.clone(), f)).collect()
 }
 
 /// Registers every function again: fresh statistics, and the next invocation is a cold start.
 async fn recycle(cloud: &Cloud) {
     let admin = AdminClient::new(&cloud.endpoint);
-    for (_, (config, _)) in functions(cloud).await {
-        admin
-            .put_function(&serde_json::from_value(config).unwrap())
-            .await
-            .unwrap();
+    for (_, function) in functions(cloud).await {
+        admin.put_function(&function.config).await.unwrap();
     }
 }
 

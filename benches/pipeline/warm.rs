@@ -20,15 +20,11 @@ pub async fn warm_latency(cloud: &Cloud) -> BTreeMap<String, f64> {
     release(cloud, &spokes[0]);
     recycle(cloud).await;
     quarantine(cloud, &spokes[1], "warmup2").await;
-    let cpu_before: f64 = functions(cloud)
-        .await
-        .values()
-        .filter_map(|(_, s)| s["cpu_ms"].as_f64())
-        .sum();
-    let skip: BTreeMap<String, usize> = functions(cloud)
-        .await
+    let before = functions(cloud).await;
+    let cpu_before: f64 = before.values().filter_map(|f| f.stats.cpu_ms).sum();
+    let skip: BTreeMap<String, usize> = before
         .into_iter()
-        .map(|(k, (_, s))| (k, s["durations_ms"].as_array().map_or(0, Vec::len)))
+        .map(|(k, f)| (k, f.stats.durations_ms.len()))
         .collect();
     let started = Instant::now();
     for (i, spoke) in spokes.iter().enumerate().skip(2) {
@@ -36,7 +32,7 @@ pub async fn warm_latency(cloud: &Cloud) -> BTreeMap<String, f64> {
     }
     let wall = started.elapsed().as_secs_f64() / (n - 2) as f64;
     let stats = functions(cloud).await;
-    let cpu_after: f64 = stats.values().filter_map(|(_, s)| s["cpu_ms"].as_f64()).sum();
+    let cpu_after: f64 = stats.values().filter_map(|f| f.stats.cpu_ms).sum();
     println!("## Warm latency per handler\n");
     println!(
         "{} quarantines one after another, every function warm, the emulator answering at once \
@@ -47,10 +43,8 @@ pub async fn warm_latency(cloud: &Cloud) -> BTreeMap<String, f64> {
     println!("|---|---|---|---|");
     for name in FUNCTIONS {
         let key = format!("cwq-{name}Function");
-        let Some((_, s)) = stats.get(&key) else { continue };
-        let all: Vec<f64> = serde_json::from_value(s["durations_ms"].clone()).unwrap_or_default();
-        let mut warm: Vec<f64> = all
-            .into_iter()
+        let Some(f) = stats.get(&key) else { continue };
+        let mut warm: Vec<f64> = (f.stats.durations_ms.iter().copied())
             .skip(skip.get(&key).copied().unwrap_or(0))
             .collect();
         if warm.is_empty() {

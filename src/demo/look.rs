@@ -1,7 +1,7 @@
 //! What the demo looks at while and after cwq acts: the attachments as Cloud WAN reports them,
 //! the executions, the snapshots and the journal, printed as an operator would see them.
 
-use super::{estate_failed, failed, sdk, Demo, Placements, Spoke};
+use super::{failed, sdk, Demo, Placements, Spoke};
 use crate::error::CliError;
 use crate::operator::Deployed;
 use crate::status::print_items;
@@ -18,7 +18,7 @@ impl Demo {
             .estate
             .attachment(&spoke.attachment_id)
             .await
-            .map_err(estate_failed)?;
+            .map_err(CliError::failed)?;
         let segment = now.segment.clone().or(now.proposed_segment.clone());
         let tag = now.tag("quarantine").map(|v| format!("quarantine={v}"));
         Ok((

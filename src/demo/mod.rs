@@ -14,7 +14,7 @@ use crate::status::held_until;
 use cwq_aws::journal::DynamoJournal;
 use cwq_localcloud::admin::{AdminClient, AdminError};
 use cwq_localcloud::deploy;
-use cwq_testkit::{Estate, EstateError, FindingEvent, WORKLOAD};
+use cwq_testkit::{Estate, FindingEvent, WORKLOAD};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -182,7 +182,7 @@ impl Demo {
             .set_cloudwan_settings(&settings)
             .await
             .map_err(cloud_wan_settings)?;
-        let estate = Estate::connect(&endpoint).await.map_err(estate_failed)?;
+        let estate = Estate::connect(&endpoint).await.map_err(CliError::failed)?;
         let journal = DynamoJournal::new(aws_sdk_dynamodb::Client::new(&estate.owner), TABLE);
         Ok(Demo {
             admin,
@@ -200,7 +200,7 @@ impl Demo {
             .estate
             .create_core_network(&document)
             .await
-            .map_err(estate_failed)?;
+            .map_err(CliError::failed)?;
         println!("{core_network_id}: policy examples/core-network-policy.json, whose rule 10 maps cwq's");
         println!("tag quarantine=<segment> to that segment ahead of the owners' `domain` tags (rule 100).");
         Ok(core_network_id)
@@ -272,7 +272,7 @@ impl Demo {
                 .estate
                 .spoke(WORKLOAD, region, cidr, &tags)
                 .await
-                .map_err(estate_failed)?;
+                .map_err(CliError::failed)?;
             println!(
                 "  {name:<10} {region:<10} {}  {}  {}  domain={domain}",
                 spoke.vpc_id, spoke.instance_id, spoke.attachment_id
@@ -470,14 +470,10 @@ fn demo_policy(hold: Duration) -> Result<String, CliError> {
 /// A GuardDuty event for the spoke's instance, from one of the example findings, found now.
 fn finding_event(repo: &Path, example: &str, spoke: &Spoke, n: usize) -> Result<Value, CliError> {
     let path = repo.join(format!("examples/findings/{example}.json"));
-    let event = FindingEvent::example(&path).map_err(estate_failed)?;
+    let event = FindingEvent::example(&path).map_err(CliError::failed)?;
     let event = event
         .on(spoke)
         .id(&n.to_string())
         .at(time::OffsetDateTime::now_utc());
     Ok(event.build())
-}
-
-fn estate_failed(e: EstateError) -> CliError {
-    CliError::failed(e)
 }

@@ -60,9 +60,6 @@ pub fn text(out: &Output) -> String {
 pub struct Cloud {
     pub state_dir: PathBuf,
     pub endpoint: String,
-    /// The core network owner's (cwq's) account.
-    pub sdk: aws_config::SdkConfig,
-    pub core_network_id: String,
     /// The core network and its spokes (the testkit the demo and the benchmarks use too).
     pub estate: Estate,
 }
@@ -155,12 +152,10 @@ impl Cloud {
         let endpoint = format!("http://127.0.0.1:{port}");
         let mut estate = Estate::connect(&endpoint).await.unwrap();
         let document = std::fs::read_to_string(repo(core_policy)).unwrap();
-        let core_network_id = estate.create_core_network(&document).await.unwrap();
+        estate.create_core_network(&document).await.unwrap();
         let cloud = Self {
             state_dir,
             endpoint,
-            sdk: estate.owner.clone(),
-            core_network_id,
             estate,
         };
         // AWS-like: a move takes several times the first wait between checks, and Cloud WAN
@@ -175,12 +170,21 @@ impl Cloud {
         cloud
     }
 
+    /// The core network owner's (cwq's) account.
+    pub fn sdk(&self) -> &aws_config::SdkConfig {
+        &self.estate.owner
+    }
+
+    pub fn core_network_id(&self) -> &str {
+        &self.estate.core_network_id
+    }
+
     pub fn state(&self) -> &str {
         self.state_dir.to_str().unwrap()
     }
 
     pub fn deploy(&self, policy: Option<&str>, extra: &[&str]) {
-        let core = format!("CoreNetworkId={}", self.core_network_id);
+        let core = format!("CoreNetworkId={}", self.core_network_id());
         let template = repo("template.yaml");
         let binaries = Path::new(env!("CARGO_BIN_EXE_cwq"))
             .parent()
@@ -228,7 +232,7 @@ impl Cloud {
             "--policy",
             path.to_str().unwrap(),
             "--core-network-id",
-            &self.core_network_id,
+            self.core_network_id(),
             "--quarantine-tag-key",
             &key,
             "--yes",
@@ -249,11 +253,11 @@ impl Cloud {
     }
 
     pub fn network_manager(&self) -> aws_sdk_networkmanager::Client {
-        aws_sdk_networkmanager::Client::new(&self.sdk)
+        aws_sdk_networkmanager::Client::new(self.sdk())
     }
 
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
-        aws_sdk_dynamodb::Client::new(&self.sdk)
+        aws_sdk_dynamodb::Client::new(self.sdk())
     }
 
     /// A spoke: a VPC with an instance (and its volume) in the workload account, attached to
@@ -534,7 +538,7 @@ impl Cloud {
     }
 
     pub fn step_functions(&self) -> aws_sdk_sfn::Client {
-        aws_sdk_sfn::Client::new(&self.sdk)
+        aws_sdk_sfn::Client::new(self.sdk())
     }
 
     /// Starts an execution of a deployed state machine directly and waits for its status.
