@@ -122,7 +122,7 @@ impl AdminClient {
         self.call("POST", &format!("schedules/{name}/run"), None).await
     }
 
-    /// Asks the local cloud to stop (`cwq local stop`).
+    /// Asks the local cloud to stop (`cwq local down`).
     pub async fn shutdown(&self) -> Result<(), AdminError> {
         self.raw("POST", "shutdown", None).await.map(drop)
     }
