@@ -174,7 +174,7 @@ fn describe(event: &AuditEvent) -> String {
         AuditEvent::FindingReceived {
             finding_type,
             severity,
-            instance_id,
+            resource,
             account,
             first_sighting,
             ..
@@ -185,7 +185,7 @@ fn describe(event: &AuditEvent) -> String {
                 " (seen before: a duplicate)"
             };
             format!(
-                "{} severity {severity} on {instance_id} in {account}{duplicate}",
+                "{} severity {severity} on {resource} in {account}{duplicate}",
                 printable(finding_type)
             )
         }

@@ -5,7 +5,7 @@
 use crate::error::{read_input, CliError};
 use cwq_domain::cloudwan::{Attachment, CoreNetworkPolicy, EvaluationOptions, Placement};
 use cwq_domain::decision::{decide, ActiveQuarantine, BudgetUsage, Decision, Expiry, Outcome, Situation};
-use cwq_domain::finding::{parse_event_or_detail, Finding, FindingError};
+use cwq_domain::finding::{parse_event_or_detail, Finding};
 use cwq_domain::response_policy::ResponsePolicy;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -65,7 +65,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         .map_err(|e| CliError::invalid(format!("{}: {e}", args.core_network_policy.display())))?;
     let finding = match parse_event_or_detail(&read_input(&args.finding, "finding")?) {
         Ok(finding) => finding,
-        Err(error @ FindingError::NotAnInstance { .. }) => {
+        Err(error) if error.is_not_applicable() => {
             print(&args, None, &Decision::not_applicable(&error), None, None);
             return Ok(());
         }
@@ -78,26 +78,11 @@ pub fn run(args: Args) -> Result<(), CliError> {
             )))
         }
     };
-
-    let vpc_id = match &args.vpc {
-        Some(vpc) if !finding.vpc_ids.is_empty() && !finding.vpc_ids.contains(vpc) => {
-            return Err(CliError::invalid(format!(
-                "--vpc {vpc} is not one of the finding's VPCs: {}",
-                finding.vpc_ids.join(", ")
-            )))
-        }
-        Some(vpc) => vpc.clone(),
-        // No interface in the finding: the pipeline looks the VPC up from the instance.
-        None => finding
-            .vpc_ids
-            .first()
-            .cloned()
-            .unwrap_or_else(|| "vpc-unknown".into()),
-    };
+    let leg = leg_of(&finding, args.vpc.as_deref())?;
     let attachment = Attachment::vpc(
-        finding.account_id.as_deref().unwrap_or("000000000000"),
-        finding.region.as_deref().unwrap_or("us-east-1"),
-        &vpc_id,
+        &leg.account,
+        &leg.region,
+        &leg.vpc_id,
         args.attachment_tags.clone(),
     );
     let options = EvaluationOptions {
@@ -110,7 +95,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     });
     let situation = Situation {
         finding: &finding,
-        vpc_id: &vpc_id,
+        vpc_id: &leg.vpc_id,
         attachment_id: &args.attachment_id,
         attachment: &attachment,
         current_segment: before.segment(),
@@ -122,7 +107,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let decision = decide(&situation, &policy, &core);
     print(
         &args,
-        Some((&finding, &vpc_id)),
+        Some((&finding, &leg)),
         &decision,
         Some(&before),
         Some(&attachment.tags),
@@ -130,9 +115,40 @@ pub fn run(args: Args) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The leg simulated: a VPC of the finding's workloads, where that workload runs.
+struct SimulatedLeg {
+    account: String,
+    region: String,
+    vpc_id: String,
+}
+
+/// `--vpc` (which must be one the finding names, when it names any), else the first VPC the
+/// finding names; a workload whose VPC is looked up at run time is simulated as `vpc-unknown`.
+fn leg_of(finding: &Finding, vpc: Option<&str>) -> Result<SimulatedLeg, CliError> {
+    let known = finding.vpc_ids();
+    if let Some(vpc) = vpc.filter(|v| !known.is_empty() && !known.contains(v)) {
+        return Err(CliError::invalid(format!(
+            "--vpc {vpc} is not one of the finding's VPCs: {}",
+            known.join(", ")
+        )));
+    }
+    let networked = finding.workloads.iter().filter(|w| w.target.is_networked());
+    let chosen = vpc.or(known.first().copied());
+    let workload = networked
+        .clone()
+        .find(|w| chosen.is_some_and(|v| w.target.known_vpcs().contains(&v)))
+        .or_else(|| networked.clone().next())
+        .ok_or_else(|| CliError::invalid("the finding names no workload in a VPC"))?;
+    Ok(SimulatedLeg {
+        account: workload.account.clone(),
+        region: workload.region.clone(),
+        vpc_id: chosen.unwrap_or("vpc-unknown").to_string(),
+    })
+}
+
 fn print(
     args: &Args,
-    finding: Option<(&Finding, &str)>,
+    finding: Option<(&Finding, &SimulatedLeg)>,
     decision: &Decision,
     before: Option<&Placement>,
     tags_before: Option<&BTreeMap<String, String>>,
@@ -160,7 +176,9 @@ fn print(
                 "after_segment": after.and_then(Placement::segment),
                 "before": before,
                 "after": after,
-                "vpc_id": finding.map(|(_, vpc)| vpc),
+                "vpc_id": finding.map(|(_, leg)| &leg.vpc_id),
+                "leg": finding.map(|(_, leg)| json!({"account": leg.account, "region": leg.region, "vpc_id": leg.vpc_id})),
+                "scope_rule": scope_rule(decision),
                 "finding": finding.map(|(f, _)| json!({
                     "id": f.id,
                     "type": f.finding_type,
@@ -168,8 +186,10 @@ fn print(
                     "band": f.severity.band(),
                     "account_id": f.account_id,
                     "region": f.region,
-                    "instance_id": f.instance_id,
-                    "vpc_ids": f.vpc_ids,
+                    "kind": f.kind,
+                    "subject": f.subject(),
+                    "workloads": f.workloads,
+                    "vpc_ids": f.vpc_ids(),
                     "resource_role": f.resource_role,
                     "sample": f.sample,
                     "archived": f.archived,
@@ -181,43 +201,68 @@ fn print(
     }
 }
 
+/// The finding, the leg simulated and, for a plan of several workloads, each of them.
+fn print_finding(f: &Finding, leg: &SimulatedLeg) {
+    println!(
+        "Finding    {} — severity {} ({}), role {}",
+        f.finding_type,
+        f.severity,
+        f.severity.band(),
+        f.resource_role
+    );
+    println!(
+        "           {} in account {}, {}; VPC {}",
+        f.subject(),
+        leg.account,
+        leg.region,
+        leg.vpc_id
+    );
+    if f.workloads.len() > 1 {
+        println!(
+            "Plan       {} workloads (each VPC is a leg, decided on its own):",
+            f.workloads.len()
+        );
+        for w in &f.workloads {
+            let vpcs = w.target.known_vpcs();
+            let placed = match (w.target.is_networked(), vpcs.is_empty()) {
+                (false, _) => "not in a VPC of its own".to_string(),
+                (true, true) => "VPC looked up at run time".to_string(),
+                (true, false) => vpcs.join(", "),
+            };
+            println!("           {w}: {placed}");
+        }
+    }
+    if f.sample || f.archived {
+        println!(
+            "           {}",
+            [(f.sample, "GuardDuty sample"), (f.archived, "archived")]
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, t)| *t)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+}
+
+/// The scope rule that decided, as the engine recorded it (`scope "NAME" (why): action`).
+fn scope_rule(decision: &Decision) -> Option<&str> {
+    decision
+        .fired
+        .iter()
+        .find(|f| f.starts_with("scope "))
+        .map(String::as_str)
+}
+
 fn print_text(
-    finding: Option<(&Finding, &str)>,
+    finding: Option<(&Finding, &SimulatedLeg)>,
     decision: &Decision,
     before: Option<&Placement>,
     after: Option<&Placement>,
     tags_before: Option<&BTreeMap<String, String>>,
 ) {
-    if let Some((f, vpc)) = finding {
-        println!(
-            "Finding    {} — severity {} ({}), role {}",
-            f.finding_type,
-            f.severity,
-            f.severity.band(),
-            f.resource_role
-        );
-        println!(
-            "           instance {} in account {}, {}; VPC {vpc}{}",
-            f.instance_id,
-            f.account_id.as_deref().unwrap_or("unknown"),
-            f.region.as_deref().unwrap_or("unknown region"),
-            if f.vpc_ids.len() > 1 {
-                format!(" (the finding names {})", f.vpc_ids.join(", "))
-            } else {
-                String::new()
-            },
-        );
-        if f.sample || f.archived {
-            println!(
-                "           {}",
-                [(f.sample, "GuardDuty sample"), (f.archived, "archived")]
-                    .iter()
-                    .filter(|(on, _)| *on)
-                    .map(|(_, t)| *t)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
+    if let Some((f, leg)) = finding {
+        print_finding(f, leg);
     }
     match &decision.outcome {
         Outcome::Quarantine(plan) => {

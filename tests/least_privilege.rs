@@ -22,6 +22,26 @@ const NOT_CALLED_HERE: &[(&str, &str, &str)] = &[
         "CreateSnapshots with TagSpecifications is authorised as ec2:CreateTags too",
     ),
     (
+        "EnrichFunction",
+        "ecs:DescribeTasks",
+        "an ECS task in cwq's own account; tests/workloads.rs looks tasks up through the workload role",
+    ),
+    (
+        "EnrichFunction",
+        "eks:DescribeCluster",
+        "an EKS cluster in cwq's own account; tests/workloads.rs looks clusters up through the workload role",
+    ),
+    (
+        "EnrichFunction",
+        "ec2:DescribeSubnets",
+        "a task's or cluster's subnet in cwq's own account; tests/workloads.rs, through the workload role",
+    ),
+    (
+        "EnrichFunction",
+        "ec2:DescribeNetworkInterfaces",
+        "an interface in cwq's own account; tests/workloads.rs, through the workload role",
+    ),
+    (
         "ReconcileFunction",
         "networkmanager:AcceptAttachment",
         "only with AcceptPendingTags=true (tests/reliability.rs, acceptance)",

@@ -11,9 +11,11 @@ mod common;
 
 use common::{finding, repo, text, Cloud, OVERLAY_CORE};
 use cwq_domain::decision::NoAction;
+use cwq_domain::finding::parse_event;
 use cwq_domain::lifecycle::Status;
 use cwq_pipeline::audit::AuditEvent;
 use cwq_pipeline::events::{EventKind, LegResult};
+use cwq_testkit::{FargateTask, FindingEvent};
 use serde_json::{json, Value};
 
 /// The successful mutating Network Manager calls on an attachment, in order.
@@ -440,8 +442,9 @@ async fn the_blast_radius_budget_stops_the_fourth_move_and_says_so() {
     assert_eq!(cloud.metric_filter_matches("FailedMetric").len(), 2);
 }
 
-/// A fixture as an EventBridge event; EC2 findings are pointed at the spoke's instance.
-fn fixture_event(name: &str, spoke: &common::Spoke) -> Value {
+/// A fixture as an EventBridge event; the workloads it names are pointed at the spoke's (an ECS
+/// finding at `task`, which runs there).
+fn fixture_event(name: &str, spoke: &common::Spoke, task: &FargateTask) -> Value {
     let text = std::fs::read_to_string(repo(&format!("fixtures/guardduty/{name}"))).unwrap();
     let parsed: Value = serde_json::from_str(&text).unwrap();
     let mut event = if parsed.get("detail").is_some() {
@@ -458,6 +461,22 @@ fn fixture_event(name: &str, spoke: &common::Spoke) -> Value {
             event[key] = json!(value);
         }
     }
+    let composed = FindingEvent::from_value(event.clone());
+    let event = match event["detail"]["resource"]["resourceType"]
+        .as_str()
+        .unwrap_or_default()
+    {
+        "AttackSequence" if event["detail"]["service"]["detection"].is_object() => {
+            composed.sequence(&[spoke]).build()
+        }
+        "EKSCluster" => composed.on_eks(spoke, "fixture-cluster").build(),
+        "ECSCluster" => composed.on_task(spoke, task).build(),
+        "Lambda" if event["detail"]["resource"]["lambdaDetails"]["vpcConfig"].is_object() => {
+            composed.on_lambda(spoke, "fixture-function").build()
+        }
+        _ => event,
+    };
+    let mut event = event;
     let detail = &mut event["detail"];
     if detail["resource"]["resourceType"] == "Instance" {
         detail["accountId"] = json!(common::WORKLOAD);
@@ -480,22 +499,28 @@ async fn a_dry_run_over_every_fixture_changes_nothing_and_journals_every_decisio
     });
     let cloud = Cloud::start("dryrun", OVERLAY_CORE, Some(&policy), &[]).await;
     let spoke = cloud.spoke("10.1.0.0/16", &[("domain", "hub")]).await;
+    let task = cloud.estate.fargate_task(&spoke, "dryrun").await.unwrap();
     let before = cloud.calls().len();
     let mut names: Vec<String> = std::fs::read_dir(repo("fixtures/guardduty"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
         .collect();
     names.sort();
-    let mut delivered = 0;
+    let (mut delivered, mut decided) = (0, 0);
     for name in &names {
-        let report = cloud.inject(&fixture_event(name, &spoke));
+        let event = fixture_event(name, &spoke, &task);
+        let report = cloud.inject(&event);
         if report.contains("No deployed rule matches") {
-            continue; // not an EC2 instance finding: the rule does not deliver it
+            continue; // names no workload in a VPC: the rule does not deliver it
         }
         assert!(report.contains("SUCCEEDED"), "{name}: {report}");
         delivered += 1;
+        // A finding that names nothing in a VPC (a function outside any) is decided by no leg.
+        if !parse_event(&event.to_string()).is_err_and(|e| e.is_not_applicable()) {
+            decided += 1;
+        }
     }
-    assert!(delivered >= 8, "{delivered} EC2 fixtures delivered");
+    assert!(delivered >= 13, "{delivered} workload fixtures delivered");
     let changed: Vec<Value> = cloud.calls()[before..]
         .iter()
         .filter(|c| c["service"] != "events")
@@ -508,15 +533,16 @@ async fn a_dry_run_over_every_fixture_changes_nothing_and_journals_every_decisio
         "no demand written"
     );
     let decisions = verdicts(&cloud).await;
-    assert_eq!(decisions.len(), delivered, "{decisions:?}");
+    assert_eq!(decisions.len(), decided, "{decisions:?}");
     assert!(
         decisions.iter().filter(|d| *d == "DryRun").count() >= 5,
         "{decisions:?}"
     );
+    // Brute force and port probes aimed at the instance move nothing (no attacker button).
     assert!(
         decisions
             .iter()
-            .all(|d| ["DryRun", "BelowThreshold"].contains(&d.as_str())),
+            .all(|d| ["DryRun", "BelowThreshold", "IgnoredRole"].contains(&d.as_str())),
         "{decisions:?}"
     );
 }

@@ -324,3 +324,220 @@ fn help_documents_the_exit_codes() {
         "{text}"
     );
 }
+
+const SCOPED_POLICY: &str = "examples/scoped-policy.toml";
+
+fn composed(name: &str) -> String {
+    format!("fixtures/guardduty/composed-{name}.json")
+}
+
+/// Every kind of finding that names a workload in a VPC, each with what cwq must make of it,
+/// written by hand from the fixture and policy/default.toml.
+#[test]
+fn every_kind_of_workload_finding_is_simulated() {
+    // (fixture, kind, leg account, leg Region, VPC, segment, release)
+    let cases = [
+        (
+            "attacksequence-ec2-compromisedinstancegroup",
+            "AttackSequence",
+            "222222222222",
+            "us-east-1",
+            "vpc-3a90fff2ef7eaab3b",
+            "blocked",
+            "manual",
+        ),
+        (
+            "attacksequence-ecs-compromisedcluster",
+            "AttackSequence",
+            "222222222222",
+            "us-east-1",
+            "vpc-a47803c31ae5fa616",
+            "blocked",
+            "manual",
+        ),
+        (
+            "runtime-eks-node",
+            "EKSCluster",
+            "444444444444",
+            "eu-west-1",
+            "vpc-ef041196e58517cfb",
+            "blocked",
+            "automatic",
+        ),
+        // The finding names the task only: its VPC is looked up at run time.
+        (
+            "runtime-ecs-fargate",
+            "ECSCluster",
+            "222222222222",
+            "us-east-1",
+            "vpc-unknown",
+            "blocked",
+            "automatic",
+        ),
+        (
+            "lambda-network-in-vpc",
+            "Lambda",
+            "555555555555",
+            "us-east-1",
+            "vpc-f04530458d02fe07c",
+            "blocked",
+            "automatic",
+        ),
+    ];
+    for (name, kind, account, region, vpc, segment, release) in cases {
+        let out = simulate_json(&composed(name), DEFAULT_POLICY, OVERLAY_CORE, &[]);
+        assert_eq!(out["action"], "quarantine", "{name}: {out:#}");
+        assert_eq!(out["finding"]["kind"], kind, "{name}");
+        assert_eq!(out["leg"]["account"], account, "{name}");
+        assert_eq!(out["leg"]["region"], region, "{name}");
+        assert_eq!(out["vpc_id"], vpc, "{name}");
+        assert_eq!(out["target_segment"], segment, "{name}");
+        assert_eq!(out["release"], release, "{name}");
+    }
+    // The attack sequence's other Region and account, by its VPC.
+    let west = simulate_json(
+        &composed("attacksequence-ec2-compromisedinstancegroup"),
+        DEFAULT_POLICY,
+        OVERLAY_CORE,
+        &["--vpc", "vpc-21e43628f0abba89a"],
+    );
+    assert_eq!(
+        west["leg"],
+        serde_json::json!({"account": "333333333333", "region": "eu-west-1", "vpc_id": "vpc-21e43628f0abba89a"})
+    );
+    assert_eq!(
+        west["finding"]["vpc_ids"],
+        serde_json::json!([
+            "vpc-3a90fff2ef7eaab3b",
+            "vpc-21e43628f0abba89a",
+            "vpc-60dd9de933d1fd7d5"
+        ])
+    );
+    // A function outside any VPC: nothing network containment can do.
+    let outside = simulate_json(&composed("lambda-not-in-vpc"), DEFAULT_POLICY, OVERLAY_CORE, &[]);
+    assert_eq!(outside["reason_code"], "NotApplicable");
+    assert!(
+        outside["reason"].as_str().unwrap().contains("runs in no VPC"),
+        "{outside}"
+    );
+}
+
+#[test]
+fn an_attacker_gets_no_button() {
+    // An SSH brute force against the instance, even High: recorded, never moved.
+    let dir = std::env::temp_dir().join(format!("cwq-simulate-button-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let event = std::fs::read_to_string(format!("{}/{BITCOIN}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let mut value: Value = serde_json::from_str(&event).unwrap();
+    value["detail"]["type"] = "UnauthorizedAccess:EC2/SSHBruteForce".into();
+    value["detail"]["service"]["resourceRole"] = "TARGET".into();
+    let target = dir.join("target.json");
+    std::fs::write(&target, value.to_string()).unwrap();
+    let ignored = simulate_json(target.to_str().unwrap(), DEFAULT_POLICY, OVERLAY_CORE, &[]);
+    assert_eq!(ignored["reason_code"], "IgnoredRole", "{ignored:#}");
+    assert!(
+        ignored["reason"].as_str().unwrap().contains("*BruteForce*"),
+        "{ignored}"
+    );
+    // The same type with the instance as the ACTOR: it is brute-forcing others.
+    value["detail"]["service"]["resourceRole"] = "ACTOR".into();
+    std::fs::write(&target, value.to_string()).unwrap();
+    let actor = simulate_json(target.to_str().unwrap(), DEFAULT_POLICY, OVERLAY_CORE, &[]);
+    assert_eq!(actor["action"], "quarantine", "{actor:#}");
+    // The policy may say otherwise.
+    let policy = dir.join("buttons.toml");
+    let text = std::fs::read_to_string(format!("{}/{DEFAULT_POLICY}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    std::fs::write(
+        &policy,
+        text.replace(
+            r#"ignore_as_target = ["Recon:*", "*BruteForce*", "*PortProbe*"]"#,
+            "ignore_as_target = []",
+        ),
+    )
+    .unwrap();
+    value["detail"]["service"]["resourceRole"] = "TARGET".into();
+    std::fs::write(&target, value.to_string()).unwrap();
+    let acted = simulate_json(
+        target.to_str().unwrap(),
+        policy.to_str().unwrap(),
+        OVERLAY_CORE,
+        &[],
+    );
+    assert_eq!(acted["action"], "quarantine", "{acted:#}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn scope_rules_say_which_rule_matched_and_why() {
+    // A Medium finding in a production account: the first rule makes it a dry run.
+    let production = simulate_json(CALLER, SCOPED_POLICY, OVERLAY_CORE, &[]);
+    assert_eq!(production["reason_code"], "DryRun", "{production:#}");
+    assert_eq!(
+        production["scope_rule"],
+        "scope \"production accounts: dry run for Medium\" (account 333333333333, band Medium): dry run"
+    );
+    assert!(
+        production["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("dry run (scope rule"),
+        "{production}"
+    );
+    // High in the sandbox: the sandbox's response (manual release) instead of the band's 24 h.
+    let sandbox = simulate_json(
+        BITCOIN,
+        SCOPED_POLICY,
+        OVERLAY_CORE,
+        &["--attachment-tags", "env=sandbox"],
+    );
+    assert_eq!(sandbox["action"], "quarantine", "{sandbox:#}");
+    assert_eq!(sandbox["release"], "manual");
+    assert_eq!(
+        sandbox["scope_rule"],
+        "scope \"sandbox: contain everything High and above\" (attachment tags env=sandbox, band High): contain in blocked until released by an operator"
+    );
+    // No rule matches: the bands as they are.
+    let plain = simulate_json(BITCOIN, SCOPED_POLICY, OVERLAY_CORE, &[]);
+    assert_eq!(plain["release"], "automatic");
+    assert_eq!(plain["scope_rule"], Value::Null);
+    // The lab's Region: ignored.
+    let eks = simulate_json(&composed("runtime-eks-node"), SCOPED_POLICY, OVERLAY_CORE, &[]);
+    assert_eq!(eks["scope_rule"], Value::Null, "eu-west-1 is not the lab's");
+}
+
+#[test]
+fn policy_check_reports_scope_rules_that_can_never_match() {
+    let dir = std::env::temp_dir().join(format!("cwq-scopes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = std::fs::read_to_string(format!("{}/{SCOPED_POLICY}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let shadowed = text.replace(
+        "[protected]",
+        "[[scopes]]\nname = \"never\"\naccounts = [\"333333333333\"]\nbands = [\"Medium\"]\ntypes = [\"Recon:*\"]\naction = \"ignore\"\n\n[protected]",
+    );
+    let policy = dir.join("shadowed.toml");
+    std::fs::write(&policy, shadowed).unwrap();
+    let out = cwq(&[
+        "policy",
+        "check",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--core-network-policy",
+        OVERLAY_CORE,
+    ]);
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("scope rule \"never\" can never match: the earlier rule \"production accounts: dry run for Medium\" matches every leg it would"),
+        "{stdout}"
+    );
+    let good = cwq(&[
+        "policy",
+        "check",
+        "--policy",
+        SCOPED_POLICY,
+        "--core-network-policy",
+        OVERLAY_CORE,
+    ]);
+    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stdout));
+    std::fs::remove_dir_all(&dir).ok();
+}

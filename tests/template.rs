@@ -156,6 +156,8 @@ fn every_function_has_its_own_role_and_no_wildcard_action() {
                     "networkmanager:ListAttachments",
                     "ec2:DescribeInstances",
                     "ec2:DescribeSnapshots",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeSubnets",
                 ];
                 assert!(
                     actions.iter().all(|a| readonly.contains(a)),

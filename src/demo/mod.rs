@@ -3,9 +3,11 @@
 //! SDKs (a core network, three spoke VPCs with instances in two regions, in a workload
 //! account reached through a role), delivers the two findings of the re:Inforce
 //! demonstration as EventBridge would, and shows what cwq did: live progress, segments before
-//! and after, the snapshots, the journal, then an expiry and its release.
+//! and after, the snapshots, the journal, then an expiry and its release; last, an attack
+//! sequence across two accounts and Regions contained as one incident (`sequence`).
 
 mod look;
+mod sequence;
 
 use crate::error::CliError;
 use crate::local::{self, DeployArgs};
@@ -155,11 +157,13 @@ impl Demo {
         demo.evidence(&[&payments, &analytics]).await?;
         demo.show_journal(&[&payments, &analytics]).await?;
         demo.expiry(args.hold, &spokes, &before, &after).await?;
+        demo.attack_sequence(repo, &deployment).await?;
         heading("Done");
         println!(
             "In {:.0} s: two VPCs contained and verified, their instances' volumes snapshotted, every step \
-             journaled, and the expired quarantine released exactly (the owner's tags were never touched). \
-             payments stays in blocked until an operator runs `cwq release` or its expiry passes.",
+             journaled, and the expired quarantine released exactly (the owner's tags were never touched); \
+             then an attack sequence across two accounts and Regions contained as one incident. payments, \
+             web-east and web-west stay in blocked until an operator runs `cwq release` or an expiry passes.",
             demo.started.elapsed().as_secs_f64()
         );
         Ok(())

@@ -69,6 +69,7 @@ impl Report {
                 report.check_live_lands(core, &target, attachment);
             }
         }
+        report.check_scopes(policy);
         match live {
             Some(attachments) => report.check_protected(policy, attachments),
             None if !policy.protected.vpcs.is_empty() || !policy.protected.attachments.is_empty() => {
@@ -79,6 +80,26 @@ impl Report {
             None => {}
         }
         report
+    }
+
+    /// Scope rules that can never apply: an earlier rule matches every leg they would (the
+    /// first match wins), or every VPC they list is protected (protection comes first).
+    fn check_scopes(&mut self, policy: &ResponsePolicy) {
+        for (i, rule) in policy.scopes.iter().enumerate() {
+            if let Some(earlier) = policy.scopes[..i].iter().find(|e| rule.is_covered_by(e)) {
+                self.problems.push(format!(
+                    "scope rule {:?} can never match: the earlier rule {:?} matches every leg it would (the first match applies)",
+                    rule.name, earlier.name
+                ));
+            } else if !rule.vpcs.is_empty() && rule.vpcs.iter().all(|v| policy.protected.vpcs.contains(v)) {
+                self.problems.push(format!(
+                    "scope rule {:?} can never apply: every VPC it lists is protected, and protection comes first",
+                    rule.name
+                ));
+            } else {
+                self.proofs.push(format!("scope rule {:?} can match", rule.name));
+            }
+        }
     }
 
     /// The tag alone, on an attachment with no other tags, places it in the target segment.

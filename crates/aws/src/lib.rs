@@ -7,6 +7,7 @@ pub mod events;
 pub mod executions;
 pub mod journal;
 pub mod lambda;
+mod placement;
 pub mod workloads;
 
 use cwq_pipeline::ports::{Ports, SystemClock};

@@ -1,5 +1,5 @@
-//! The workloads port: EC2 in the instance's account, through the workload role when that is
-//! another account than cwq's own. cwq's account is looked up once per cold start; a failure
+//! The workloads port: EC2 (and, in `placement`, ECS and EKS) in the workload's account,
+//! through the workload role when that is another account than cwq's own. cwq's account is looked up once per cold start; a failure
 //! to look it up is transient (never a guess that the instance is in cwq's account).
 
 use crate::errors::{classify, Class};
@@ -8,6 +8,7 @@ use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{
     CopyTagsFromSource, Filter, InstanceSpecification, ResourceType, Tag, TagSpecification,
 };
+use cwq_domain::finding::Workload;
 use cwq_pipeline::ports::{SnapshotRequest, Workloads};
 use cwq_pipeline::PortError;
 use tokio::sync::OnceCell;
@@ -22,7 +23,7 @@ pub struct Ec2Workloads {
 }
 
 /// EC2 models no error shapes: its codes are its own, read per call.
-fn ec2_class(code: Option<&str>) -> Class {
+pub(crate) fn ec2_class(code: Option<&str>) -> Class {
     match code {
         Some(c) if c.ends_with(".NotFound") || c.ends_with(".Malformed") => Class::NotFound,
         Some("RequestLimitExceeded" | "InternalError" | "ServiceUnavailable" | "Unavailable") => {
@@ -66,10 +67,17 @@ impl Ec2Workloads {
             .await
     }
 
-    /// EC2 in `account`'s `region`: through the workload role when it is not cwq's account.
-    async fn ec2(&self, account: &str, region: &str) -> Result<aws_sdk_ec2::Client, PortError> {
-        let mut config = aws_sdk_ec2::config::Builder::from(&self.sdk)
-            .region(aws_sdk_ec2::config::Region::new(region.to_string()));
+    /// The SDK's configuration for `account`'s `region`: through the workload role when it is
+    /// not cwq's account.
+    pub(crate) async fn sdk_for(
+        &self,
+        account: &str,
+        region: &str,
+    ) -> Result<aws_config::SdkConfig, PortError> {
+        let mut config = self
+            .sdk
+            .to_builder()
+            .region(aws_config::Region::new(region.to_string()));
         let (own, partition) = self.identity().await?;
         if let Some(role) = self.role_name.as_ref().filter(|_| own != account) {
             let role_arn = format!("arn:{partition}:iam::{account}:role/{role}");
@@ -97,9 +105,14 @@ impl Ec2Workloads {
                 None,
                 "cwq-workload-role",
             );
-            config = config.credentials_provider(credentials);
+            config =
+                config.credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(credentials));
         }
-        Ok(aws_sdk_ec2::Client::from_conf(config.build()))
+        Ok(config.build())
+    }
+
+    pub(crate) async fn ec2(&self, account: &str, region: &str) -> Result<aws_sdk_ec2::Client, PortError> {
+        Ok(aws_sdk_ec2::Client::new(&self.sdk_for(account, region).await?))
     }
 }
 
@@ -123,30 +136,8 @@ fn literal_filter(name: &str, value: &str) -> Filter {
 
 #[async_trait]
 impl Workloads for Ec2Workloads {
-    async fn vpcs_of_instance(
-        &self,
-        account: &str,
-        region: &str,
-        instance_id: &str,
-    ) -> Result<Vec<String>, PortError> {
-        let described = self
-            .ec2(account, region)
-            .await?
-            .describe_instances()
-            .instance_ids(instance_id)
-            .send()
-            .await
-            .map_err(|e| classify("ec2 DescribeInstances", e, |e| ec2_class(e.code())))?;
-        let mut vpcs: Vec<String> = Vec::new();
-        for instance in described.reservations().iter().flat_map(|r| r.instances()) {
-            let from_interfaces = instance.network_interfaces().iter().filter_map(|n| n.vpc_id());
-            for vpc in instance.vpc_id().into_iter().chain(from_interfaces) {
-                if !vpcs.iter().any(|v| v == vpc) {
-                    vpcs.push(vpc.to_string());
-                }
-            }
-        }
-        Ok(vpcs)
+    async fn vpcs_of(&self, workload: &Workload) -> Result<Vec<String>, PortError> {
+        self.look_up_vpcs(workload).await
     }
 
     async fn find_snapshots(

@@ -4,7 +4,7 @@
 //! a VPC already held is not a new move and spends nothing.
 
 use crate::decision::BudgetUsage;
-use crate::response_policy::Budget;
+use crate::response_policy::{short_duration, Budget};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -60,5 +60,40 @@ impl BudgetLedger {
         if !self.has(&m.incident_id, &m.attachment_id) {
             self.moves.push(m);
         }
+    }
+
+    /// Whether one plan's new episodes fit in the budget together: all of them or none, so
+    /// that an attack sequence is never half contained by the order of its legs. Moves this
+    /// ledger has already (a retried decision) count once. Err: the sentence that says why not.
+    pub fn admit_plan(&self, budget: &Budget, moves: &[Move], now: OffsetDateTime) -> Result<(), String> {
+        let new: Vec<&Move> = moves
+            .iter()
+            .filter(|m| !self.has(&m.incident_id, &m.attachment_id))
+            .collect();
+        let window = short_duration(budget.window);
+        let needs = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let used = self.usage(budget, "", now).overall;
+        if used.saturating_add(needs(new.len())) > budget.max_moves {
+            return Err(format!(
+                "the plan needs {} new quarantine(s), and {used} moves in the last {window} leave room for {} of the budget's {}",
+                new.len(),
+                budget.max_moves.saturating_sub(used),
+                budget.max_moves
+            ));
+        }
+        let Some(max) = budget.max_moves_per_account else {
+            return Ok(());
+        };
+        for account in new.iter().map(|m| m.account.as_str()) {
+            let used = self.usage(budget, account, now).account;
+            let here = needs(new.iter().filter(|m| m.account == account).count());
+            if used.saturating_add(here) > max {
+                return Err(format!(
+                    "the plan needs {here} new quarantine(s) in account {account}, and {used} moves there in the last {window} leave room for {} of the per-account budget's {max}",
+                    max.saturating_sub(used)
+                ));
+            }
+        }
+        Ok(())
     }
 }

@@ -7,7 +7,9 @@ mod common;
 use common::{fixture, read};
 use cwq_domain::cloudwan::{Attachment, CoreNetworkPolicy, Placement};
 use cwq_domain::decision::{decide, ActiveQuarantine, BudgetUsage, Decision, Expiry, NoAction, Situation};
-use cwq_domain::finding::{parse_event_or_detail, Finding, ResourceRole, Severity};
+use cwq_domain::finding::{
+    parse_event_or_detail, Finding, ResourceKind, ResourceRole, Severity, Target, Workload,
+};
 use cwq_domain::response_policy::ResponsePolicy;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -41,8 +43,15 @@ fn finding(kind: &str, severity: f64) -> Finding {
         severity: Severity::new(severity).unwrap(),
         account_id: Some("222222222222".into()),
         region: Some("us-east-1".into()),
-        instance_id: "i-02468ace13579bdf0".into(),
-        vpc_ids: vec![VPC.into()],
+        kind: ResourceKind::Instance,
+        workloads: vec![Workload {
+            account: "222222222222".into(),
+            region: "us-east-1".into(),
+            target: Target::Instance {
+                instance_id: "i-02468ace13579bdf0".into(),
+                vpc_ids: vec![VPC.into()],
+            },
+        }],
         resource_role: ResourceRole::Actor,
         count: Some(1),
         updated_at: None,
@@ -440,8 +449,11 @@ proptest! {
         let mut case = case;
         case.finding.severity = Severity::new(f64::from(tenths) / 10.0).unwrap();
         let decision = case.decide(&policy, &core);
+        // Unless the workload is only the target of recon or brute force (no attacker button).
+        let button = policy.findings.ignored_as_target(&case.finding.finding_type, case.finding.resource_role).is_some();
         match decision.no_action() {
             None => prop_assert_eq!(decision.plan().unwrap().expiry, Expiry::Manual),
+            Some(NoAction::IgnoredRole) => prop_assert!(button, "{decision:?}"),
             Some(reason) => prop_assert!(
                 matches!(reason, NoAction::AlreadyContained | NoAction::BudgetExceeded | NoAction::IgnoredSample | NoAction::IgnoredArchived),
                 "{decision:?}"

@@ -6,7 +6,7 @@
 mod common;
 
 use common::fixture;
-use cwq_domain::finding::{parse_event, parse_event_or_detail, ResourceRole, SeverityBand};
+use cwq_domain::finding::{parse_event, parse_event_or_detail, ResourceKind, ResourceRole, SeverityBand};
 use serde_json::Value;
 
 struct Expected {
@@ -151,24 +151,89 @@ const EC2: &[Expected] = &[
 /// Not about an EC2 instance, although two of them carry instanceDetails with a VPC.
 const NOT_EC2: &[(&str, &str)] = &[
     ("neg-accesskey-recon-maliciousipcaller-custom.json", "AccessKey"),
-    ("neg-attacksequence-iam-critical.json", "AttackSequence"),
+    ("neg-attacksequence-iam-critical.json", "it names no resource"),
     ("neg-iamuser-tor-ipcaller.json", "AccessKey"),
     ("neg-s3-pentest-parrotlinux.json", "S3Bucket"),
-    // Composed from the documented shapes (fixtures/SOURCES.md): workloads in a VPC that this
-    // version does not act on yet (issue 17).
+    // Composed from the documented shapes (fixtures/SOURCES.md): a function outside any VPC.
+    ("composed-lambda-not-in-vpc.json", "runs in no VPC"),
+];
+
+/// A workload the finding names, written as `Target`'s Display and the VPCs it says.
+type Named = (&'static str, &'static str, &'static str, &'static [&'static str]);
+
+/// Composed from the documented shapes (fixtures/SOURCES.md): every kind beyond EC2.
+/// (file, kind, [(what, account, region, VPCs the finding itself names)])
+const WORKLOADS: &[(&str, ResourceKind, &[Named])] = &[
     (
         "composed-attacksequence-ec2-compromisedinstancegroup.json",
-        "AttackSequence",
+        ResourceKind::AttackSequence,
+        &[
+            ("instance i-d267efd688dfff302", "222222222222", "us-east-1", &["vpc-3a90fff2ef7eaab3b"]),
+            ("network interface eni-b6ed78137dd44b382", "222222222222", "us-east-1", &["vpc-3a90fff2ef7eaab3b"]),
+            ("instance i-ac782343247a9f90e", "333333333333", "eu-west-1", &["vpc-21e43628f0abba89a"]),
+            ("network interface eni-ab698e03dca6ae4d1", "333333333333", "eu-west-1", &["vpc-21e43628f0abba89a"]),
+            ("instance i-ab87e69e7bfbefda1", "222222222222", "us-east-1", &["vpc-60dd9de933d1fd7d5"]),
+            ("network interface eni-061b12157032b065c", "222222222222", "us-east-1", &["vpc-60dd9de933d1fd7d5"]),
+            ("VPC vpc-3a90fff2ef7eaab3b", "222222222222", "us-east-1", &["vpc-3a90fff2ef7eaab3b"]),
+            ("AUTOSCALING_AUTO_SCALING_GROUP arn:aws:autoscaling:us-east-1:222222222222:autoScalingGroup:75593b70-daf0-24c0-a11b-49451072285a:autoScalingGroupName/web-use1", "222222222222", "us-east-1", &[]),
+            ("IAM_INSTANCE_PROFILE arn:aws:iam::222222222222:instance-profile/web-tier-instance-profile", "222222222222", "us-east-1", &[]),
+        ],
     ),
     (
         "composed-attacksequence-ecs-compromisedcluster.json",
-        "AttackSequence",
+        ResourceKind::AttackSequence,
+        &[
+            ("ECS_CLUSTER arn:aws:ecs:us-east-1:222222222222:cluster/payments-prod", "222222222222", "us-east-1", &[]),
+            ("ECS task f1a9e839391d222b03c675b0a8cce7fa", "222222222222", "us-east-1", &[]),
+            ("CONTAINER f1a9e839391d222b03c675b0a8cce7fa-2752ea5db3", "222222222222", "us-east-1", &[]),
+            ("network interface eni-41249b199603e5ba2", "222222222222", "us-east-1", &["vpc-a47803c31ae5fa616"]),
+        ],
     ),
-    ("composed-lambda-network-in-vpc.json", "Lambda"),
-    ("composed-lambda-not-in-vpc.json", "Lambda"),
-    ("composed-runtime-ecs-fargate.json", "ECSCluster"),
-    ("composed-runtime-eks-node.json", "EKSCluster"),
+    (
+        "composed-runtime-eks-node.json",
+        ResourceKind::EksCluster,
+        &[
+            ("EKS cluster orders-prod", "444444444444", "eu-west-1", &["vpc-ef041196e58517cfb"]),
+            ("instance i-a270ba425f03a58db", "444444444444", "eu-west-1", &["vpc-ef041196e58517cfb"]),
+        ],
+    ),
+    (
+        "composed-runtime-ecs-fargate.json",
+        ResourceKind::EcsCluster,
+        &[("ECS task 85bb9c6fb392badeb82e4f7343ac3c24", "222222222222", "us-east-1", &[])],
+    ),
+    (
+        "composed-lambda-network-in-vpc.json",
+        ResourceKind::Lambda,
+        &[("Lambda function invoice-renderer-prod", "555555555555", "us-east-1", &["vpc-f04530458d02fe07c"])],
+    ),
 ];
+
+#[test]
+fn every_workload_fixture_names_its_workloads_where_they_run() {
+    for (file, kind, expected) in WORKLOADS {
+        let f = parse_event(&fixture(&format!("guardduty/{file}"))).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(f.kind, *kind, "{file}");
+        let named: Vec<(String, &str, &str, Vec<&str>)> = f
+            .workloads
+            .iter()
+            .map(|w| {
+                (
+                    w.target.to_string(),
+                    w.account.as_str(),
+                    w.region.as_str(),
+                    w.target.known_vpcs(),
+                )
+            })
+            .collect();
+        let expected: Vec<(String, &str, &str, Vec<&str>)> = expected
+            .iter()
+            .map(|(what, account, region, vpcs)| (what.to_string(), *account, *region, vpcs.to_vec()))
+            .collect();
+        assert_eq!(named, expected, "{file}");
+        assert!(!f.sample, "{file}");
+    }
+}
 
 #[test]
 fn every_ec2_fixture_parses_into_the_expected_facts() {
@@ -178,8 +243,10 @@ fn every_ec2_fixture_parses_into_the_expected_facts() {
         assert_eq!(f.finding_type, e.finding_type, "{}", e.file);
         assert_eq!(f.severity.value(), e.severity, "{}", e.file);
         assert_eq!(f.severity.band(), e.band, "{}", e.file);
-        assert_eq!(f.instance_id, e.instance, "{}", e.file);
-        assert_eq!(f.vpc_ids, e.vpcs, "{}", e.file);
+        let instances: Vec<&str> = f.instances().map(|(_, id)| id).collect();
+        assert_eq!(instances, [e.instance], "{}", e.file);
+        assert_eq!(f.kind, ResourceKind::Instance, "{}", e.file);
+        assert_eq!(f.vpc_ids(), e.vpcs, "{}", e.file);
         assert_eq!(f.resource_role, e.role, "{}", e.file);
         assert_eq!(f.sample, e.sample, "{}", e.file);
         assert_eq!(f.archived, e.archived, "{}", e.file);
@@ -218,7 +285,7 @@ fn the_fixtures_are_all_covered_and_agree_with_the_index() {
     let entries = index["guardduty"].as_array().unwrap();
     assert_eq!(
         entries.len(),
-        EC2.len() + NOT_EC2.len() + REFUSED.len(),
+        EC2.len() + NOT_EC2.len() + REFUSED.len() + WORKLOADS.len(),
         "a fixture has no expectation here"
     );
     for entry in entries {
@@ -242,6 +309,9 @@ fn the_fixtures_are_all_covered_and_agree_with_the_index() {
             if entry["sampleFlag"] == Value::Bool(true) {
                 assert!(e.sample, "{file}");
             }
+        } else if let Some((_, kind, _)) = WORKLOADS.iter().find(|(f, ..)| *f == file) {
+            assert_eq!(entry["resourceType"], kind.name(), "{file}");
+            assert_eq!(entry["composed"], true, "{file}");
         } else if !REFUSED.contains(&file) {
             assert!(
                 NOT_EC2.iter().any(|(f, _)| *f == file),
@@ -263,7 +333,7 @@ fn the_lambdas_take_the_envelope_and_refuse_a_bare_detail() {
             assert_eq!(result.unwrap_err().name(), "MissingField", "{file}: no accountId");
         } else if form == "detail-only" {
             assert_eq!(result.unwrap_err().name(), "NotAGuardDutyEvent", "{file}");
-        } else if entry["resourceType"] == "Instance" {
+        } else if entry["resourceType"] == "Instance" || WORKLOADS.iter().any(|(f, ..)| file.ends_with(f)) {
             assert!(result.is_ok(), "{file}: {result:?}");
         } else {
             assert_eq!(result.unwrap_err().name(), "NotApplicable", "{file}");

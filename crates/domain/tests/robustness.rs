@@ -123,16 +123,21 @@ fn mutate(mut value: Value, pick: usize, replacement: Option<Value>) -> Value {
 fn check_accepted(f: &Finding) -> Result<(), TestCaseError> {
     let s = f.severity.value();
     prop_assert!((1.0..=10.0).contains(&s));
-    prop_assert!(is_aws_id(&f.instance_id, "i-"));
-    for vpc in &f.vpc_ids {
+    for (_, instance_id) in f.instances() {
+        prop_assert!(is_aws_id(instance_id, "i-") || f.sample, "{instance_id}");
+    }
+    prop_assert!(f.workloads.iter().any(|w| w.target.is_networked()));
+    let vpcs = f.vpc_ids();
+    for vpc in &vpcs {
         prop_assert!(
             is_aws_id(vpc, "vpc-") || (f.sample && vpc.starts_with("GeneratedFinding")),
             "{vpc}"
         );
     }
-    let mut unique = f.vpc_ids.clone();
+    let mut unique = vpcs.clone();
+    unique.sort_unstable();
     unique.dedup();
-    prop_assert_eq!(unique.len(), f.vpc_ids.len());
+    prop_assert_eq!(unique.len(), vpcs.len());
     Ok(())
 }
 

@@ -24,7 +24,9 @@ pub enum AuditEvent {
         finding_id: String,
         finding_type: String,
         severity: f64,
-        instance_id: String,
+        /// What the finding is about (`instance i-…`, `attack sequence of 9 resources`).
+        #[serde(alias = "instance_id")]
+        resource: String,
         account: String,
         vpcs: Vec<String>,
         first_sighting: bool,

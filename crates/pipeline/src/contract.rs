@@ -17,14 +17,28 @@ pub struct Incident {
     /// The event's time, for time-to-contain (absent or unreadable: not measured).
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub finding_time: Option<OffsetDateTime>,
-    /// One per VPC of the workload.
+    /// One per VPC the finding's workloads are in (per account and Region), in the finding's
+    /// order.
     pub legs: Vec<Leg>,
+    /// Workloads of the finding that could not be placed in a VPC, reported in the outcome.
+    #[serde(default)]
+    pub unresolved: Vec<Unresolved>,
     /// Set by Decide: `contain` when at least one leg holds a demand of this incident.
     #[serde(default)]
     pub action: Action,
     /// Set by Decide for the Reconcile loop.
     #[serde(default)]
     pub reconcile: Option<ReconcileProgress>,
+}
+
+/// A workload Enrich could not place: gone (not found), or its account would not say.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unresolved {
+    /// `instance i-… in 222222222222 us-east-1`.
+    pub workload: String,
+    pub reason: String,
+    /// Not merely gone: the lookup was refused or failed, so a VPC may be left open.
+    pub failed: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,7 +50,7 @@ pub enum Action {
     None,
 }
 
-/// One VPC of the workload and its Cloud WAN attachment, if it has one on this core network.
+/// One VPC of the finding's workloads and its Cloud WAN attachment, if it has one on this core network.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Leg {
     pub vpc_id: String,

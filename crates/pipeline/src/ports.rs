@@ -10,6 +10,7 @@ use crate::settings::Settings;
 use async_trait::async_trait;
 use cwq_domain::budget::BudgetLedger;
 use cwq_domain::cloudwan::CoreNetworkPolicy;
+use cwq_domain::finding::Workload;
 use cwq_domain::lifecycle::{AttachmentItem, AttachmentRef, LiveState};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -67,12 +68,13 @@ pub trait Journal: Send + Sync {
     /// Writes `item` if the stored version is still `item.version` (0: none stored yet) and
     /// returns it with the version bumped; `Conflict` when another write came first.
     async fn put_item(&self, item: &AttachmentItem) -> Result<AttachmentItem, PortError>;
-    /// `put_item` and the budget ledger (also versioned) in one transaction.
-    async fn put_item_admitted(
+    /// `put_item` of each of a plan's new quarantines and the budget ledger (also versioned)
+    /// in one transaction: all are written, or none.
+    async fn put_items_admitted(
         &self,
-        item: &AttachmentItem,
+        items: &[AttachmentItem],
         ledger: &BudgetLedger,
-    ) -> Result<AttachmentItem, PortError>;
+    ) -> Result<(), PortError>;
     async fn budget(&self) -> Result<BudgetLedger, PortError>;
     /// The response policy `cwq policy apply` made active; None: none was applied.
     async fn active_policy(&self) -> Result<Option<StoredPolicy>, PortError>;
@@ -122,16 +124,15 @@ pub struct SnapshotRequest {
     pub tags: Tags,
 }
 
-/// EC2 in the workload's account (through the workload role when it is another account).
+/// EC2, ECS and EKS in the workload's account and Region (through the workload role when it is
+/// another account).
 #[async_trait]
 pub trait Workloads: Send + Sync {
-    /// Every network interface's VPC; `NotFound` for an instance that does not exist.
-    async fn vpcs_of_instance(
-        &self,
-        account: &str,
-        region: &str,
-        instance_id: &str,
-    ) -> Result<Vec<String>, PortError>;
+    /// The VPCs a workload's network interfaces are in, looked up: an instance's
+    /// (DescribeInstances), an interface's (DescribeNetworkInterfaces), an ECS task's
+    /// (ecs:DescribeTasks, then its subnet's), an EKS cluster's (eks:DescribeCluster).
+    /// `NotFound` for a workload that does not exist (any more).
+    async fn vpcs_of(&self, workload: &Workload) -> Result<Vec<String>, PortError>;
     /// Snapshots already taken with this description and incident tag.
     async fn find_snapshots(
         &self,

@@ -157,3 +157,76 @@ async fn partition() {
         "{decided}"
     );
 }
+
+/// An attack sequence naming three attached VPCs in two accounts and Regions is one plan: its
+/// three new quarantines fit in the budget together or not at all, never in the order of its
+/// legs; admitted, they are written with the ledger in one transaction.
+#[test]
+fn a_plan_is_admitted_by_the_budget_whole_or_not_at_all() {
+    futures::executor::block_on(whole_plan(2, false));
+    futures::executor::block_on(whole_plan(3, true));
+}
+
+async fn whole_plan(max_moves: u32, fits: bool) {
+    let clock = Arc::new(ManualClock::new(datetime!(2026-12-03 10:00 UTC)));
+    let world = Arc::new(World::new(clock.clone(), Arc::new(JournalOutage::default())));
+    world.set_policy(CoreNetworkPolicy::from_json(&repo("examples/core-network-policy.json")).unwrap());
+    let legs = [
+        ("vpc-3a90fff2ef7eaab3b", "222222222222", "us-east-1"),
+        ("vpc-21e43628f0abba89a", "333333333333", "eu-west-1"),
+        ("vpc-60dd9de933d1fd7d5", "222222222222", "us-east-1"),
+    ];
+    for (n, (vpc, account, region)) in legs.iter().enumerate() {
+        let attachment = AttachmentRef {
+            attachment_id: format!("attachment-0seq{n}"),
+            vpc_id: vpc.to_string(),
+            owner_account: account.to_string(),
+            core_network_id: "core-network-0123456789abcdef0".into(),
+            edge_location: region.to_string(),
+            partition: "aws".into(),
+        };
+        world.attach(attachment, [("domain".to_string(), "hub".to_string())].into());
+    }
+    let mut settings = settings();
+    settings.policy.budget = settings.policy.budget.map(|mut b| {
+        b.max_moves = max_moves;
+        b.max_moves_per_account = None;
+        b
+    });
+    let p = ports(&world, clock.clone(), settings);
+    let event: Value = serde_json::from_str(&repo(
+        "fixtures/guardduty/composed-attacksequence-ec2-compromisedinstancegroup.json",
+    ))
+    .unwrap();
+    let input = json!({"event": event, "execution_arn": "arn:aws:states:us-east-1:123456789012:execution:cwq-quarantine:seq"});
+    let enriched = Step::Enrich.handle(&p, input).await.unwrap();
+    assert_eq!(enriched["legs"].as_array().unwrap().len(), 3, "{enriched}");
+    let decided = Step::Decide.handle(&p, enriched).await.unwrap();
+    let verdicts: Vec<&str> = decided["legs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["decision"]["verdict"].as_str().unwrap())
+        .collect();
+    let ledger = world.budget().await.unwrap();
+    if fits {
+        assert_eq!(verdicts, ["Contain"; 3], "{decided}");
+        assert_eq!(ledger.moves.len(), 3);
+        assert_eq!(ledger.version, 1, "one transaction for the three and the ledger");
+    } else {
+        assert_eq!(verdicts, ["BudgetExceeded"; 3], "{decided}");
+        let reason = decided["legs"][0]["decision"]["reason"].as_str().unwrap();
+        assert!(reason.contains("the plan needs 3 new quarantine(s)"), "{reason}");
+        assert!(ledger.moves.is_empty());
+        for n in 0..3 {
+            assert!(
+                world
+                    .item(&format!("attachment-0seq{n}"))
+                    .await
+                    .unwrap()
+                    .is_none(),
+                "nothing written"
+            );
+        }
+    }
+}

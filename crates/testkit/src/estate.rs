@@ -2,7 +2,7 @@
 //! the core network by its owner, a spoke's VPC, subnet and instance by the workload account
 //! (through the role the pipeline also assumes), its attachment by the core network's owner.
 
-use crate::{EstateError, OWNER, REGION, WORKLOAD};
+use crate::{EstateError, OTHER_WORKLOAD, OWNER, REGION, WORKLOAD};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_networkmanager::types::Tag;
 use aws_sdk_sts::config::Credentials;
@@ -51,9 +51,37 @@ pub struct Estate {
     pub owner: SdkConfig,
     /// The workload account through its role, in the home Region.
     pub workload: SdkConfig,
+    /// The second workload account through its role, in the home Region.
+    pub other_workload: SdkConfig,
     pub core_network_id: String,
     /// Region → the image instances run, looked up once per Region.
     images: Mutex<BTreeMap<String, String>>,
+}
+
+/// The workload account's `cwq-workload` role, assumed as the pipeline assumes it.
+async fn assume_workload_role(
+    endpoint: &str,
+    owner: &SdkConfig,
+    account: &str,
+) -> Result<SdkConfig, EstateError> {
+    let assumed = aws_sdk_sts::Client::new(owner)
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{account}:role/cwq-workload"))
+        .role_session_name("cwq-estate")
+        .send()
+        .await
+        .map_err(EstateError::sdk("AssumeRole"))?;
+    let c = assumed
+        .credentials()
+        .ok_or_else(|| EstateError::new("AssumeRole", "no credentials returned"))?;
+    let credentials = Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_string()),
+        None,
+        "cwq-estate-workload",
+    );
+    Ok(local_sdk(endpoint, REGION, credentials).await)
 }
 
 /// The SDK for the local cloud at `endpoint`, in `region`, as `credentials`.
@@ -72,30 +100,24 @@ impl Estate {
     pub async fn connect(endpoint: &str) -> Result<Self, EstateError> {
         let owner_credentials = Credentials::new(OWNER, "cwq-local", None, None, "cwq-estate");
         let owner = local_sdk(endpoint, REGION, owner_credentials).await;
-        let assumed = aws_sdk_sts::Client::new(&owner)
-            .assume_role()
-            .role_arn(format!("arn:aws:iam::{WORKLOAD}:role/cwq-workload"))
-            .role_session_name("cwq-estate")
-            .send()
-            .await
-            .map_err(EstateError::sdk("AssumeRole"))?;
-        let c = assumed
-            .credentials()
-            .ok_or_else(|| EstateError::new("AssumeRole", "no credentials returned"))?;
-        let credentials = Credentials::new(
-            c.access_key_id(),
-            c.secret_access_key(),
-            Some(c.session_token().to_string()),
-            None,
-            "cwq-estate-workload",
-        );
         Ok(Self {
             endpoint: endpoint.to_string(),
-            workload: local_sdk(endpoint, REGION, credentials).await,
+            workload: assume_workload_role(endpoint, &owner, WORKLOAD).await?,
+            other_workload: assume_workload_role(endpoint, &owner, OTHER_WORKLOAD).await?,
             owner,
             core_network_id: String::new(),
             images: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// The SDK as `account` (the owner or a workload account) in `region`.
+    pub fn sdk_as(&self, account: &str, region: &str) -> SdkConfig {
+        let sdk = match account {
+            OWNER => &self.owner,
+            OTHER_WORKLOAD => &self.other_workload,
+            _ => &self.workload,
+        };
+        sdk.to_builder().region(Region::new(region.to_string())).build()
     }
 
     /// A global network and a core network with `policy_document`; its id, also kept.
@@ -131,17 +153,9 @@ impl Estate {
         aws_sdk_networkmanager::Client::new(&self.owner)
     }
 
-    /// EC2 as `account` (the owner's or the workload's) in `region`.
+    /// EC2 as `account` (the owner's or a workload's) in `region`.
     pub fn ec2(&self, account: &str, region: &str) -> aws_sdk_ec2::Client {
-        let sdk = if account == OWNER {
-            &self.owner
-        } else {
-            &self.workload
-        };
-        let config = aws_sdk_ec2::config::Builder::from(sdk)
-            .region(Region::new(region.to_string()))
-            .build();
-        aws_sdk_ec2::Client::from_conf(config)
+        aws_sdk_ec2::Client::new(&self.sdk_as(account, region))
     }
 
     /// A spoke in `account` and `region` attached with `tags`, once Cloud WAN has placed it.

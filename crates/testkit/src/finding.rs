@@ -1,7 +1,9 @@
-//! A GuardDuty finding event about a spoke's instance, from one of the example findings
-//! (examples/findings/*.json, real events' shape), as EventBridge delivers it.
+//! A GuardDuty finding event about a spoke's workload — its instance, an ECS task, an EKS
+//! cluster, a Lambda function, or several spokes in an attack sequence — from one of the example
+//! findings (examples/findings/*.json, real events' shape; fixtures/guardduty for the composed
+//! kinds), as EventBridge delivers it.
 
-use crate::{EstateError, Spoke};
+use crate::{EstateError, FargateTask, Spoke};
 use serde_json::{json, Value};
 use std::path::Path;
 use time::format_description::well_known::Rfc3339;
@@ -20,6 +22,11 @@ impl FindingEvent {
         Ok(Self(event))
     }
 
+    /// An event already read (a fixture, or one a test built).
+    pub fn from_value(event: Value) -> Self {
+        Self(event)
+    }
+
     /// About `spoke`'s instance in its VPC, account and Region.
     pub fn on(mut self, spoke: &Spoke) -> Self {
         self.0["region"] = json!(spoke.region);
@@ -29,6 +36,89 @@ impl FindingEvent {
         let instance = &mut detail["resource"]["instanceDetails"];
         instance["instanceId"] = json!(spoke.instance_id);
         instance["networkInterfaces"][0]["vpcId"] = json!(spoke.vpc_id);
+        self
+    }
+
+    /// In `spoke`'s account and Region (the finding's own, and the envelope's Region).
+    fn in_account_of(mut self, spoke: &Spoke) -> Self {
+        self.0["region"] = json!(spoke.region);
+        self.0["detail"]["accountId"] = json!(spoke.account);
+        self.0["detail"]["region"] = json!(spoke.region);
+        self
+    }
+
+    /// An ECS finding (`ecsClusterDetails`) about `task`, running in `spoke`'s VPC.
+    pub fn on_task(self, spoke: &Spoke, task: &FargateTask) -> Self {
+        let mut event = self.in_account_of(spoke);
+        let cluster = &mut event.0["detail"]["resource"]["ecsClusterDetails"];
+        cluster["arn"] = json!(task.cluster_arn);
+        cluster["name"] = json!(task.cluster_arn.rsplit('/').next().unwrap_or_default());
+        cluster["taskDetails"]["arn"] = json!(task.task_arn);
+        event
+    }
+
+    /// An EKS finding about `cluster` in `spoke`'s VPC, its node the spoke's instance. The
+    /// cluster's `vpcId` is left out: cwq asks EKS.
+    pub fn on_eks(self, spoke: &Spoke, cluster: &str) -> Self {
+        let mut event = self.in_account_of(spoke);
+        let resource = &mut event.0["detail"]["resource"];
+        resource["eksClusterDetails"]["name"] = json!(cluster);
+        if let Some(details) = resource["eksClusterDetails"].as_object_mut() {
+            details.remove("vpcId");
+        }
+        resource["instanceDetails"]["instanceId"] = json!(spoke.instance_id);
+        resource["instanceDetails"]["networkInterfaces"][0]["vpcId"] = json!(spoke.vpc_id);
+        event
+    }
+
+    /// A Lambda finding about `function`, running in `spoke`'s VPC.
+    pub fn on_lambda(self, spoke: &Spoke, function: &str) -> Self {
+        let mut event = self.in_account_of(spoke);
+        let lambda = &mut event.0["detail"]["resource"]["lambdaDetails"];
+        lambda["functionName"] = json!(function);
+        lambda["vpcConfig"]["vpcId"] = json!(spoke.vpc_id);
+        lambda["vpcConfig"]["subnetIds"] = json!([spoke.subnet_id]);
+        event
+    }
+
+    /// An attack sequence about `spokes`' instances, in order, each in its own account and
+    /// Region: the example's instances and their interfaces take the spokes' ids (pairs beyond
+    /// the spokes are dropped), and its VPC resource is the first spoke's.
+    pub fn sequence(mut self, spokes: &[&Spoke]) -> Self {
+        if let Some(first) = spokes.first() {
+            self = self.in_account_of(first);
+        }
+        let resources = &mut self.0["detail"]["service"]["detection"]["sequence"]["resources"];
+        let Some(list) = resources.as_array_mut() else {
+            return self;
+        };
+        let (mut instances, mut interfaces) = (0, 0);
+        list.retain_mut(|r| {
+            let kind = r["resourceType"].as_str().unwrap_or_default().to_string();
+            let spoke = match kind.as_str() {
+                "EC2_INSTANCE" => spokes.get(post_increment(&mut instances)),
+                "EC2_NETWORK_INTERFACE" => spokes.get(post_increment(&mut interfaces)),
+                "EC2_VPC" => spokes.first(),
+                _ => return true,
+            };
+            let Some(spoke) = spoke else { return false };
+            r["accountId"] = json!(spoke.account);
+            r["region"] = json!(spoke.region);
+            let eni = format!("eni-{:0>17}", spoke.vpc_id.trim_start_matches("vpc-"));
+            match kind.as_str() {
+                "EC2_INSTANCE" => {
+                    r["uid"] = json!(spoke.instance_id);
+                    r["data"]["ec2Instance"]["ec2NetworkInterfaceUids"] = json!([eni]);
+                }
+                "EC2_NETWORK_INTERFACE" => {
+                    r["uid"] = json!(eni);
+                    r["data"]["ec2NetworkInterface"]["vpcId"] = json!(spoke.vpc_id);
+                    r["data"]["ec2NetworkInterface"]["subNetId"] = json!(spoke.subnet_id);
+                }
+                _ => r["uid"] = json!(spoke.vpc_id),
+            }
+            true
+        });
         self
     }
 
@@ -61,4 +151,9 @@ impl FindingEvent {
     pub fn build(self) -> Value {
         self.0
     }
+}
+
+fn post_increment(counter: &mut usize) -> usize {
+    *counter += 1;
+    *counter - 1
 }

@@ -109,7 +109,11 @@ impl DynamoJournal {
 
     /// Conditional Puts that succeed together or not at all; a Conflict when one's condition
     /// fails.
-    pub(super) async fn transact_put(&self, puts: [Put; 2], what: &str) -> Result<(), PortError> {
+    pub(super) async fn transact_put(
+        &self,
+        puts: impl IntoIterator<Item = Put>,
+        what: &str,
+    ) -> Result<(), PortError> {
         let mut transaction = self.client.transact_write_items();
         for put in puts {
             transaction = transaction.transact_items(TransactWriteItem::builder().put(put).build());

@@ -85,15 +85,24 @@ impl Journal for DynamoJournal {
         Ok(stored(item))
     }
 
-    async fn put_item_admitted(
+    async fn put_items_admitted(
         &self,
-        item: &AttachmentItem,
+        items: &[AttachmentItem],
         ledger: &BudgetLedger,
-    ) -> Result<AttachmentItem, PortError> {
-        let state = conditional_put(&self.table, attachment_item(item)?, item.version)?;
-        let budget = conditional_put(&self.table, ledger_item(ledger)?, ledger.version)?;
-        self.transact_put([state, budget], "demand and budget").await?;
-        Ok(stored(item))
+    ) -> Result<(), PortError> {
+        let mut puts = vec![conditional_put(
+            &self.table,
+            ledger_item(ledger)?,
+            ledger.version,
+        )?];
+        for item in items {
+            puts.push(conditional_put(
+                &self.table,
+                attachment_item(item)?,
+                item.version,
+            )?);
+        }
+        self.transact_put(puts, "demands and budget").await
     }
 
     async fn budget(&self) -> Result<BudgetLedger, PortError> {

@@ -10,7 +10,9 @@
 use super::{Decision, Expiry, NoAction, Outcome, Plan, Situation};
 use crate::cloudwan::{Attachment, CoreNetworkPolicy, EvaluationOptions, Placement};
 use crate::finding::{Finding, ResourceRole, Severity};
-use crate::response_policy::{short_duration, Hold, OverrideAction, Response, ResponsePolicy};
+use crate::response_policy::{
+    short_duration, Hold, OverrideAction, Response, ResponsePolicy, ScopeAction, ScopeFacts, ScopeRule,
+};
 use std::collections::BTreeMap;
 
 /// Why nothing is changed, and the sentence that says so.
@@ -21,7 +23,12 @@ pub fn decide(s: &Situation<'_>, policy: &ResponsePolicy, core: &CoreNetworkPoli
         return Decision::none(reason, why, Vec::new());
     }
     let mut fired = Vec::new();
-    match contain(s, policy, core, &mut fired) {
+    let scope = matched_scope(s, policy, &mut fired);
+    if let Some(rule) = scope.filter(|r| r.action == ScopeAction::Ignore) {
+        let why = format!("the scope rule {:?} ignores findings here", rule.name);
+        return Decision::none(NoAction::IgnoredByScope, why, fired);
+    }
+    match contain(s, policy, scope, core, &mut fired) {
         Ok((plan, reason)) => Decision {
             outcome: Outcome::Quarantine(plan),
             reason,
@@ -49,10 +56,42 @@ fn admit(s: &Situation<'_>, policy: &ResponsePolicy) -> Result<(), Refusal> {
     if finding.resource_role == ResourceRole::Target && !policy.findings.act_on_target_role {
         return Err((
             NoAction::IgnoredRole,
-            "the instance is the TARGET of the activity, and the policy acts on ACTOR findings only".into(),
+            "the workload is the TARGET of the activity, and the policy acts on ACTOR findings only".into(),
         ));
     }
+    if let Some(pattern) = policy
+        .findings
+        .ignored_as_target(&finding.finding_type, finding.resource_role)
+    {
+        let why = format!(
+            "the workload is only the TARGET of {} (findings.ignore_as_target {pattern}): whoever can probe a VPC must not be able to cut it off",
+            finding.finding_type
+        );
+        return Err((NoAction::IgnoredRole, why));
+    }
     Ok(())
+}
+
+/// The first scope rule that holds for this leg, recorded in `fired` with why it holds.
+fn matched_scope<'p>(
+    s: &Situation<'_>,
+    policy: &'p ResponsePolicy,
+    fired: &mut Vec<String>,
+) -> Option<&'p ScopeRule> {
+    let facts = ScopeFacts {
+        account: &s.attachment.owner_account,
+        region: &s.attachment.edge_location,
+        vpc_id: s.vpc_id,
+        tags: &s.attachment.tags,
+        finding_type: &s.finding.finding_type,
+        kind: s.finding.kind,
+        band: s.finding.severity.band(),
+    };
+    policy.scopes.iter().find_map(|rule| {
+        let why = rule.matches(&facts)?;
+        fired.push(format!("scope {:?} ({why}): {}", rule.name, rule.action));
+        Some(rule)
+    })
 }
 
 fn protection(s: &Situation<'_>, policy: &ResponsePolicy) -> Option<String> {
@@ -75,10 +114,15 @@ fn protection(s: &Situation<'_>, policy: &ResponsePolicy) -> Option<String> {
 fn contain(
     s: &Situation<'_>,
     policy: &ResponsePolicy,
+    scope: Option<&ScopeRule>,
     core: &CoreNetworkPolicy,
     fired: &mut Vec<String>,
 ) -> Result<(Plan, String), Refusal> {
-    let (segment, hold) = strictest_response(s.finding, policy, fired)?.ok_or_else(|| no_move(s))?;
+    let instead = match scope.map(|r| &r.action) {
+        Some(ScopeAction::Contain(Some(response))) => Some(response),
+        _ => None,
+    };
+    let (segment, hold) = strictest_response(s.finding, policy, instead, fired)?.ok_or_else(|| no_move(s))?;
     let expiry = Expiry::from_hold(hold, s.now);
     let moves = escalates(s, policy, &segment)?;
     let new_episode = !s.episode_open && s.quarantine.is_none();
@@ -89,6 +133,10 @@ fn contain(
     let plan_text = describe_plan(s, &segment, moves, expiry);
     if policy.dry_run {
         return Err((NoAction::DryRun, format!("dry run: would {plan_text}")));
+    }
+    if let Some(rule) = scope.filter(|r| r.action == ScopeAction::DryRun) {
+        let why = format!("dry run (scope rule {:?}): would {plan_text}", rule.name);
+        return Err((NoAction::DryRun, why));
     }
     let reason = format!(
         "{} {}: {plan_text}",
@@ -107,15 +155,21 @@ fn contain(
     Ok((plan, reason))
 }
 
-/// The band and every matching override propose a response; the strictest segment and
-/// the longest hold win. None: nothing proposes a move. A suppressing override refuses.
+/// The band (or, `instead`, a scope rule's response) and every matching override propose a
+/// response; the strictest segment and the longest hold win. None: nothing proposes a move. A
+/// suppressing override refuses.
 fn strictest_response(
     finding: &Finding,
     policy: &ResponsePolicy,
+    instead: Option<&Response>,
     fired: &mut Vec<String>,
 ) -> Result<Option<(String, Hold)>, Refusal> {
     let mut strictest = Strictest { policy, target: None };
-    if let Some(response) = band_response(finding.severity, policy, fired) {
+    let first = match instead {
+        Some(response) => Some(response),
+        None => band_response(finding.severity, policy, fired),
+    };
+    if let Some(response) = first {
         strictest.propose(response);
     }
     for rule in &policy.overrides {

@@ -122,6 +122,8 @@ pub enum NoAction {
     IgnoredSample,
     IgnoredArchived,
     IgnoredRole,
+    /// A scope rule of the policy says to ignore findings for this part of the estate.
+    IgnoredByScope,
     Suppressed,
     BelowThreshold,
     AlreadyContained,
@@ -145,7 +147,7 @@ impl Decision {
         }
     }
 
-    /// The decision for an event that is not about an EC2 instance.
+    /// The decision for an event that names no workload in a VPC.
     pub fn not_applicable(error: &FindingError) -> Self {
         Self::none(NoAction::NotApplicable, error.to_string(), Vec::new())
     }

@@ -13,13 +13,19 @@ pub enum FindingError {
     #[error("the finding's `{path}` is malformed: {message}")]
     WrongType { path: String, message: String },
     #[error(
-        "finding {id} ({finding_type}) is about a resource of type {resource_type}, not an EC2 \
-         instance; cwq acts only on EC2 instance findings"
+        "finding {id} ({finding_type}) is about a resource of type {resource_type}, not a workload \
+         in a VPC; cwq acts on Instance, AttackSequence, EKSCluster, ECSCluster and Lambda findings"
     )]
-    NotAnInstance {
+    NotAWorkload {
         id: String,
         finding_type: String,
         resource_type: String,
+    },
+    #[error("finding {id} ({finding_type}) names no workload in a VPC: {why}")]
+    NoWorkloadInAVpc {
+        id: String,
+        finding_type: String,
+        why: String,
     },
     #[error("severity {value} is outside GuardDuty's range 1.0–10.0")]
     SeverityOutOfRange { value: f64 },
@@ -27,6 +33,8 @@ pub enum FindingError {
     InvalidInstanceId(String),
     #[error("network interface {index} has VPC id {value:?}; a VPC id is vpc- and 8 or 17 hex digits")]
     InvalidVpcId { index: usize, value: String },
+    #[error("`{path}` is {value:?}, which is not an id of that kind of resource")]
+    InvalidResourceId { path: String, value: String },
     #[error("account id {0:?} is not a 12-digit AWS account id")]
     InvalidAccountId(String),
     #[error(
@@ -40,18 +48,24 @@ pub enum FindingError {
 }
 
 impl FindingError {
-    /// The error's stable name: `NotApplicable` for findings that are not about an EC2
-    /// instance, otherwise the variant's name.
+    /// Not an error in the event: it is about something cwq does not contain.
+    pub fn is_not_applicable(&self) -> bool {
+        self.name() == "NotApplicable"
+    }
+
+    /// The error's stable name: `NotApplicable` for findings that name no workload in a VPC,
+    /// otherwise the variant's name.
     pub fn name(&self) -> &'static str {
         match self {
             Self::MalformedJson(_) => "MalformedJson",
             Self::NotAGuardDutyEvent(_) => "NotAGuardDutyEvent",
             Self::MissingField(_) => "MissingField",
             Self::WrongType { .. } => "WrongType",
-            Self::NotAnInstance { .. } => "NotApplicable",
+            Self::NotAWorkload { .. } | Self::NoWorkloadInAVpc { .. } => "NotApplicable",
             Self::SeverityOutOfRange { .. } => "SeverityOutOfRange",
             Self::InvalidInstanceId(_) => "InvalidInstanceId",
             Self::InvalidVpcId { .. } => "InvalidVpcId",
+            Self::InvalidResourceId { .. } => "InvalidResourceId",
             Self::InvalidAccountId(_) => "InvalidAccountId",
             Self::InvalidFindingId(_) => "InvalidFindingId",
             Self::InvalidFindingType(_) => "InvalidFindingType",

@@ -11,12 +11,15 @@ mod error;
 mod ids;
 mod parse;
 mod raw;
+mod resources;
 #[cfg(test)]
 mod tests;
+mod workload;
 
 pub use error::FindingError;
 pub use ids::{is_aws_id, is_finding_type};
 pub use parse::{from_value, parse_event, parse_event_or_detail};
+pub use workload::{ResourceKind, Target, Workload};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -27,13 +30,14 @@ pub struct Finding {
     pub id: String,
     pub finding_type: String,
     pub severity: Severity,
-    /// The member account that owns the instance (`detail.accountId`, else the envelope's).
+    /// The member account the finding is in (`detail.accountId`; never the envelope's).
     pub account_id: Option<String>,
     pub region: Option<String>,
-    pub instance_id: String,
-    /// Every network interface's VPC, first-seen order, no duplicates. Empty when the finding
-    /// lists no interface: the pipeline then looks the VPCs up from the instance.
-    pub vpc_ids: Vec<String>,
+    /// `resource.resourceType`.
+    pub kind: ResourceKind,
+    /// What the finding names, each in its own account and Region, in the finding's order,
+    /// no duplicates; at least one can be placed in a VPC.
+    pub workloads: Vec<Workload>,
     pub resource_role: ResourceRole,
     /// Occurrences aggregated under this finding id (`service.count`).
     pub count: Option<u64>,
@@ -45,6 +49,38 @@ pub struct Finding {
     /// `i-99999999`, `GeneratedFinding…` placeholders or a `[SAMPLE]` title.
     pub sample: bool,
     pub archived: bool,
+}
+
+impl Finding {
+    /// The EC2 instances it names (whose volumes Forensics snapshots), with where they run.
+    pub fn instances(&self) -> impl Iterator<Item = (&Workload, &str)> {
+        self.workloads.iter().filter_map(|w| match &w.target {
+            Target::Instance { instance_id, .. } => Some((w, instance_id.as_str())),
+            _ => None,
+        })
+    }
+
+    /// Every VPC the finding itself names, first-seen order, no duplicates (Enrich looks up
+    /// the others).
+    pub fn vpc_ids(&self) -> Vec<&str> {
+        let mut vpcs: Vec<&str> = Vec::new();
+        for vpc in self.workloads.iter().flat_map(|w| w.target.known_vpcs()) {
+            if !vpcs.contains(&vpc) {
+                vpcs.push(vpc);
+            }
+        }
+        vpcs
+    }
+
+    /// What the finding is about, in a few words: `instance i-…`, `attack sequence of 9
+    /// resources`, `Lambda function …`.
+    pub fn subject(&self) -> String {
+        match (self.kind, self.workloads.as_slice()) {
+            (ResourceKind::AttackSequence, all) => format!("attack sequence of {} resources", all.len()),
+            (_, [one, ..]) => one.target.to_string(),
+            (kind, []) => kind.to_string(),
+        }
+    }
 }
 
 /// A GuardDuty severity, checked to lie in 1.0–10.0.

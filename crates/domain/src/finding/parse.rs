@@ -2,18 +2,15 @@
 //! come from GuardDuty, then each field of the detail is required and checked in a fixed
 //! order, so that the same bad event always gets the same named error.
 
-use super::ids::{is_account_id, is_aws_id, is_finding_id, is_finding_type};
-use super::raw::{
-    flag, marks_sample, typed, Envelope, RawFinding, RawInstance, RawNetworkInterface, RawResource,
-    RawService,
-};
-use super::{Finding, FindingError, ResourceRole, Severity};
+use super::ids::{is_account_id, is_finding_id, is_finding_type};
+use super::raw::{flag, marks_sample, typed, Envelope, RawFinding, RawService};
+use super::resources::{kind_of, workloads, Home};
+use super::{Finding, FindingError, ResourceRole, Severity, Target, Workload};
 use serde_json::Value;
 
 const DETAIL_TYPE: &str = "GuardDuty Finding";
 const SOURCE: &str = "aws.guardduty";
 const SAMPLE_INSTANCE_ID: &str = "i-99999999";
-const PLACEHOLDER_PREFIX: &str = "GeneratedFinding";
 
 /// Parses the EventBridge envelope the Lambdas receive.
 pub fn parse_event(json: &str) -> Result<Finding, FindingError> {
@@ -74,23 +71,29 @@ fn finding_from_detail(detail: Value, envelope: &Envelope) -> Result<Finding, Fi
     let finding_type = checked_type(raw.finding_type)?;
     let severity = raw.severity.ok_or(FindingError::MissingField("severity"))?;
     let resource = raw.resource.ok_or(FindingError::MissingField("resource"))?;
-    let instance = instance_details(resource, &id, &finding_type)?;
+    let region = raw.region.or_else(|| envelope.region.clone());
+    let home = Home {
+        id: &id,
+        finding_type: &finding_type,
+        account: raw.account_id.as_deref().unwrap_or_default(),
+        region: region.as_deref().unwrap_or_default(),
+    };
+    // Judge by resourceType: S3 and IAM findings carry instanceDetails too.
+    let kind = kind_of(&resource, &home)?;
     let severity = Severity::new(severity)?;
-    let instance = instance.ok_or(FindingError::MissingField("resource.instanceDetails"))?;
-    let instance_id = checked_instance_id(instance.instance_id)?;
-    let (vpc_ids, placeholder) = vpcs_of(instance.network_interfaces)?;
-    let account_id = Some(checked_account(raw.account_id)?);
-    let service = raw.service.unwrap_or_default();
+    let mut service = raw.service.unwrap_or_default();
+    let named = workloads(kind, resource, &mut service, &home)?;
+    let account_id = checked_account(raw.account_id.clone())?;
     let archived = archived(&service)?;
-    let sample = placeholder || is_sample(&instance_id, raw.title.as_deref(), &service);
+    let sample = named.placeholder || is_sample(&named.workloads, raw.title.as_deref(), &service);
     Ok(Finding {
         id,
         finding_type,
         severity,
-        account_id,
-        region: raw.region.or_else(|| envelope.region.clone()),
-        instance_id,
-        vpc_ids,
+        account_id: Some(account_id),
+        region,
+        kind,
+        workloads: named.workloads,
         resource_role: role_of(&service),
         count: service.count,
         updated_at: raw.updated_at,
@@ -117,54 +120,6 @@ fn checked_type(finding_type: Option<String>) -> Result<String, FindingError> {
         ));
     }
     Ok(finding_type)
-}
-
-/// The instance the finding is about, once the resource is known to be one (None: the
-/// finding lists no instanceDetails).
-fn instance_details(
-    resource: RawResource,
-    id: &str,
-    finding_type: &str,
-) -> Result<Option<RawInstance>, FindingError> {
-    let resource_type = resource
-        .resource_type
-        .ok_or(FindingError::MissingField("resource.resourceType"))?;
-    // Judge by resourceType: S3 and IAM findings carry instanceDetails too.
-    if resource_type != "Instance" {
-        return Err(FindingError::NotAnInstance {
-            id: id.to_string(),
-            finding_type: finding_type.to_string(),
-            resource_type,
-        });
-    }
-    Ok(resource.instance_details)
-}
-
-fn checked_instance_id(instance_id: Option<String>) -> Result<String, FindingError> {
-    let instance_id = instance_id.ok_or(FindingError::MissingField("resource.instanceDetails.instanceId"))?;
-    if !is_aws_id(&instance_id, "i-") {
-        return Err(FindingError::InvalidInstanceId(instance_id));
-    }
-    Ok(instance_id)
-}
-
-/// Every interface's VPC, first-seen order, no duplicates; and whether one is a
-/// GuardDuty-generated placeholder (which marks a sample).
-fn vpcs_of(interfaces: Option<Vec<RawNetworkInterface>>) -> Result<(Vec<String>, bool), FindingError> {
-    let mut vpc_ids: Vec<String> = Vec::new();
-    let mut placeholder = false;
-    for (index, eni) in interfaces.into_iter().flatten().enumerate() {
-        let Some(vpc_id) = eni.vpc_id else { continue };
-        if vpc_id.starts_with(PLACEHOLDER_PREFIX) {
-            placeholder = true;
-        } else if !is_aws_id(&vpc_id, "vpc-") {
-            return Err(FindingError::InvalidVpcId { index, value: vpc_id });
-        }
-        if !vpc_ids.contains(&vpc_id) {
-            vpc_ids.push(vpc_id);
-        }
-    }
-    Ok((vpc_ids, placeholder))
 }
 
 /// The instance's account is the finding's own: the envelope's is the account that
@@ -195,10 +150,11 @@ fn role_of(service: &RawService) -> ResourceRole {
     }
 }
 
-/// A GuardDuty-generated sample, by its instance id, its title or its additionalInfo (a
-/// placeholder VPC id is the caller's to add).
-fn is_sample(instance_id: &str, title: Option<&str>, service: &RawService) -> bool {
-    instance_id == SAMPLE_INSTANCE_ID
+/// A GuardDuty-generated sample, by an instance id, its title or its additionalInfo (a
+/// placeholder id is the caller's to add).
+fn is_sample(workloads: &[Workload], title: Option<&str>, service: &RawService) -> bool {
+    let sample_instance = |w: &Workload| matches!(&w.target, Target::Instance { instance_id, .. } if instance_id == SAMPLE_INSTANCE_ID);
+    workloads.iter().any(sample_instance)
         || title.is_some_and(|t| t.starts_with("[SAMPLE]"))
         || service.additional_info.as_ref().is_some_and(marks_sample)
 }

@@ -68,6 +68,70 @@ pub(super) struct RawFinding {
 pub(super) struct RawResource {
     pub(super) resource_type: Option<String>,
     pub(super) instance_details: Option<RawInstance>,
+    pub(super) eks_cluster_details: Option<RawEksCluster>,
+    pub(super) ecs_cluster_details: Option<RawEcsCluster>,
+    pub(super) lambda_details: Option<RawLambda>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RawEksCluster {
+    pub(super) name: Option<String>,
+    pub(super) vpc_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RawEcsCluster {
+    pub(super) name: Option<String>,
+    pub(super) arn: Option<String>,
+    pub(super) task_details: Option<RawEcsTask>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RawEcsTask {
+    pub(super) arn: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RawLambda {
+    pub(super) function_name: Option<String>,
+    pub(super) vpc_config: Option<RawVpcConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RawVpcConfig {
+    pub(super) vpc_id: Option<String>,
+}
+
+/// `service.detection.sequence`: an attack sequence's resources (`ResourceV2`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RawDetection {
+    pub(super) sequence: Option<RawSequence>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RawSequence {
+    #[serde(default)]
+    pub(super) resources: Vec<RawResourceV2>,
+}
+
+/// One `ResourceV2`. Its `data` is read per `resourceType` (`ec2NetworkInterface`,
+/// `ec2Instance`, `eksCluster`…); a shape this version does not know is kept as `Other`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RawResourceV2 {
+    pub(super) uid: Option<String>,
+    pub(super) account_id: Option<String>,
+    pub(super) region: Option<String>,
+    pub(super) resource_type: Option<String>,
+    #[serde(default)]
+    pub(super) data: Value,
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,4 +155,5 @@ pub(super) struct RawService {
     /// A boolean; some exports write it as the string "False".
     pub(super) archived: Option<Value>,
     pub(super) additional_info: Option<Value>,
+    pub(super) detection: Option<RawDetection>,
 }

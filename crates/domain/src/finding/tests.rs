@@ -52,7 +52,7 @@ fn every_interface_counts_once() {
         &["vpc-0abc1234def567890", "vpc-11111111", "vpc-0abc1234def567890"],
     ))
     .unwrap();
-    assert_eq!(f.vpc_ids, ["vpc-0abc1234def567890", "vpc-11111111"]);
+    assert_eq!(f.vpc_ids(), ["vpc-0abc1234def567890", "vpc-11111111"]);
 }
 
 #[test]

@@ -3,9 +3,11 @@
 //! that one run reports everything to fix. The rules are documented in docs/policy.md.
 
 use super::problems::Problems;
-use super::raw::{RawBand, RawBudget, RawOverride, RawPolicy, RawProtected, RawTags};
+use super::raw::{RawBand, RawBudget, RawFindings, RawOverride, RawPolicy, RawProtected, RawTags};
+use super::scope::check_scopes;
 use super::{
-    Band, Budget, Hold, Override, OverrideAction, Protected, Response, ResponsePolicy, TagMode, Tagging,
+    Band, Budget, FindingFilter, Hold, Override, OverrideAction, Protected, Response, ResponsePolicy,
+    TagMode, Tagging,
 };
 use crate::finding::{is_aws_id, Severity};
 use crate::glob::TypeGlob;
@@ -24,13 +26,15 @@ impl RawPolicy {
             .enumerate()
             .map(|(i, raw)| check_override(i, raw, &self.ladder, problems))
             .collect();
+        let scopes = check_scopes(self.scopes, &self.ladder, problems);
         ResponsePolicy {
             ladder: self.ladder,
             dry_run: self.dry_run,
             tags,
-            findings: self.findings,
+            findings: check_findings(self.findings, problems),
             bands,
             overrides,
+            scopes,
             protected: check_protected(self.protected, problems),
             budget: self.budget.and_then(|b| check_budget(b, problems)),
             unknown_segment: self.core_network.unknown_segment,
@@ -96,24 +100,37 @@ fn check_bands(raw: Vec<RawBand>, ladder: &[String], problems: &mut Problems) ->
 
 fn check_override(i: usize, raw: RawOverride, ladder: &[String], problems: &mut Problems) -> Override {
     let at = format!("overrides[{i}]");
-    let types = check_patterns(&at, &raw.types, problems);
+    let types = check_patterns(&format!("{at}.types"), &raw.types, problems);
     let role = raw.role;
     let action = override_action(&at, raw, ladder, problems);
     Override { types, role, action }
 }
 
-fn check_patterns(at: &str, patterns: &[String], problems: &mut Problems) -> Vec<TypeGlob> {
+fn check_findings(raw: RawFindings, problems: &mut Problems) -> FindingFilter {
+    let defaults = FindingFilter::default();
+    let ignore_as_target = match raw.ignore_as_target {
+        None => defaults.ignore_as_target,
+        Some(patterns) if patterns.is_empty() => Vec::new(),
+        Some(patterns) => check_patterns("findings.ignore_as_target", &patterns, problems),
+    };
+    FindingFilter {
+        act_on_samples: raw.act_on_samples,
+        act_on_archived: raw.act_on_archived,
+        act_on_target_role: raw.act_on_target_role.unwrap_or(defaults.act_on_target_role),
+        ignore_as_target,
+    }
+}
+
+/// The finding-type patterns listed at `field` (e.g. `overrides[0].types`).
+pub(super) fn check_patterns(field: &str, patterns: &[String], problems: &mut Problems) -> Vec<TypeGlob> {
     if patterns.is_empty() {
-        problems.add(format!("{at}.types"), "list at least one finding-type pattern");
+        problems.add(field, "list at least one finding-type pattern");
     }
     let mut types = Vec::new();
     for (j, pattern) in patterns.iter().enumerate() {
         match TypeGlob::new(pattern) {
             Ok(glob) => types.push(glob),
-            Err(why) => problems.add(
-                format!("{at}.types[{j}]"),
-                format!("bad pattern {pattern:?}: {why}"),
-            ),
+            Err(why) => problems.add(format!("{field}[{j}]"), format!("bad pattern {pattern:?}: {why}")),
         }
     }
     types
@@ -144,7 +161,7 @@ fn override_action(at: &str, raw: RawOverride, ladder: &[String], problems: &mut
 
 /// A band's or override's segment, which must be on the ladder, with its hold: `duration` or
 /// `release = "manual"`.
-fn check_response(
+pub(super) fn check_response(
     at: &str,
     segment: Option<String>,
     duration: Option<String>,

@@ -8,8 +8,10 @@
 mod check;
 mod problems;
 mod raw;
+mod scope;
 
 pub use problems::{PolicyError, Problem};
+pub use scope::{ScopeAction, ScopeFacts, ScopeRule};
 
 use crate::cloudwan::UnknownSegment;
 use crate::finding::{ResourceRole, Severity};
@@ -31,6 +33,8 @@ pub struct ResponsePolicy {
     /// Sorted by severity, covering 1.0–10.0 without gap or overlap.
     pub bands: Vec<Band>,
     pub overrides: Vec<Override>,
+    /// First match applies; see [`ScopeRule`].
+    pub scopes: Vec<ScopeRule>,
     pub protected: Protected,
     pub budget: Option<Budget>,
     pub unknown_segment: UnknownSegment,
@@ -53,15 +57,29 @@ pub enum TagMode {
     Rewrite,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FindingFilter {
-    #[serde(default)]
     pub act_on_samples: bool,
-    #[serde(default)]
     pub act_on_archived: bool,
-    #[serde(default = "yes")]
     pub act_on_target_role: bool,
+    /// A finding of these types in which the workload is only the TARGET never moves it:
+    /// whoever can scan or knock on a VPC must not be able to cut it off (docs/policy.md).
+    pub ignore_as_target: Vec<TypeGlob>,
+}
+
+impl FindingFilter {
+    /// The types that, aimed at a workload, never move it unless the policy says otherwise.
+    pub const ATTACKER_BUTTONS: [&'static str; 3] = ["Recon:*", "*BruteForce*", "*PortProbe*"];
+
+    /// The pattern by which a TARGET finding of this type is ignored, if one is.
+    pub fn ignored_as_target(&self, finding_type: &str, role: ResourceRole) -> Option<&TypeGlob> {
+        if role != ResourceRole::Target {
+            return None;
+        }
+        self.ignore_as_target
+            .iter()
+            .find(|glob| glob.matches(finding_type))
+    }
 }
 
 impl Default for FindingFilter {
@@ -70,12 +88,12 @@ impl Default for FindingFilter {
             act_on_samples: false,
             act_on_archived: false,
             act_on_target_role: true,
+            ignore_as_target: Self::ATTACKER_BUTTONS
+                .iter()
+                .filter_map(|p| TypeGlob::new(p).ok())
+                .collect(),
         }
     }
-}
-
-fn yes() -> bool {
-    true
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -221,6 +239,12 @@ impl ResponsePolicy {
                 }
                 OverrideAction::Suppress => None,
             });
-        bands.chain(overrides).collect()
+        let scopes = self.scopes.iter().filter_map(|rule| match &rule.action {
+            ScopeAction::Contain(Some(response)) => {
+                Some((format!("scope {:?}", rule.name), response.segment.as_str()))
+            }
+            _ => None,
+        });
+        bands.chain(overrides).chain(scopes).collect()
     }
 }

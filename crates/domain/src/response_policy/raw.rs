@@ -1,7 +1,8 @@
 //! The policy file as written: TOML deserialized field by field, unknown settings refused
 //! (`deny_unknown_fields`), nothing checked yet beyond types; `check` judges the values.
 
-use super::{FindingFilter, TagMode};
+use super::scope::RawScope;
+use super::TagMode;
 use crate::cloudwan::UnknownSegment;
 use crate::finding::ResourceRole;
 use serde::Deserialize;
@@ -14,15 +15,29 @@ pub(super) struct RawPolicy {
     pub(super) dry_run: bool,
     pub(super) tags: RawTags,
     #[serde(default)]
-    pub(super) findings: FindingFilter,
+    pub(super) findings: RawFindings,
     pub(super) bands: Vec<RawBand>,
     #[serde(default)]
     pub(super) overrides: Vec<RawOverride>,
+    #[serde(default)]
+    pub(super) scopes: Vec<RawScope>,
     #[serde(default)]
     pub(super) protected: RawProtected,
     pub(super) budget: Option<RawBudget>,
     #[serde(default)]
     pub(super) core_network: RawCoreNetwork,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFindings {
+    #[serde(default)]
+    pub(super) act_on_samples: bool,
+    #[serde(default)]
+    pub(super) act_on_archived: bool,
+    pub(super) act_on_target_role: Option<bool>,
+    /// None: [`super::FindingFilter::ATTACKER_BUTTONS`].
+    pub(super) ignore_as_target: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]

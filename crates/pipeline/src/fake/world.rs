@@ -15,6 +15,7 @@ use crate::ports::{
 use async_trait::async_trait;
 use cwq_domain::budget::BudgetLedger;
 use cwq_domain::cloudwan::{Attachment, CoreNetworkPolicy, EvaluationOptions, Placement};
+use cwq_domain::finding::{Target, Workload};
 use cwq_domain::lifecycle::{AttachmentItem, AttachmentRef, LiveState};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -114,7 +115,7 @@ pub struct WorldState {
     pub outcomes: BTreeMap<String, OutcomeEvent>,
     pub snapshot_sets: BTreeMap<String, Vec<String>>,
     pub cache: BTreeMap<String, String>,
-    /// instance → (account, region, VPCs).
+    /// A workload (instance, interface, ECS task ARN, EKS cluster name) → (account, region, VPCs).
     pub instances: BTreeMap<String, (String, String, Vec<String>)>,
     /// CreateSnapshots fails with this (a missing role, an SCP, a terminated instance).
     pub snapshot_failure: Option<PortError>,

@@ -1,16 +1,17 @@
-//! Enrich: from the GuardDuty event to an incident: the instance's VPCs (from the finding, else
-//! DescribeInstances in the instance's account) and each VPC's Cloud WAN attachment. A VPC
+//! Enrich: from the GuardDuty event to an incident plan: the VPCs of every workload the finding
+//! names (from the finding, else looked up in the workload's account and Region through the
+//! workload role), once per account and Region, and each VPC's Cloud WAN attachment. A VPC
 //! with no attachment on this core network is a leg of its own, reported, never a reason to
-//! leave the others open.
+//! leave the others open; a workload that cannot be placed is reported too.
 //!
 //! The attachment is found by paging ListAttachments, a cost that grows with the core network;
 //! the answer is cached in the journal, and a later finding for the same VPC checks the cached
 //! attachment with one GetVpcAttachment and scans again when it is not that VPC's any more.
 
-use crate::contract::{Action, Incident, Leg};
+use crate::contract::{Action, Incident, Leg, Unresolved};
 use crate::error::{PortError, StepError};
 use crate::ports::{LiveAttachment, Ports};
-use cwq_domain::finding::{parse_event, Finding, FindingError};
+use cwq_domain::finding::{parse_event, Finding};
 use cwq_domain::lifecycle::{AttachmentRef, LiveState};
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
@@ -24,24 +25,17 @@ pub struct EnrichInput {
 }
 
 pub async fn enrich(p: &Ports, input: EnrichInput) -> Result<Incident, StepError> {
-    let finding = parse_event(&input.event.to_string()).map_err(|error| match error {
-        FindingError::NotAnInstance { .. } => StepError::NotApplicable(error.to_string()),
-        other => StepError::InvalidInput(format!("{other} ({})", other.name())),
+    let finding = parse_event(&input.event.to_string()).map_err(|error| match error.is_not_applicable() {
+        true => StepError::NotApplicable(error.to_string()),
+        false => StepError::InvalidInput(format!("{error} ({})", error.name())),
     })?;
-    let account = finding
-        .account_id
-        .clone()
-        .ok_or_else(|| StepError::InvalidInput("the finding names no account (MissingField)".into()))?;
-    let region = finding
-        .region
-        .clone()
-        .ok_or_else(|| StepError::InvalidInput("the finding names no region (MissingField)".into()))?;
     // A sample the policy ignores is recorded by Decide; its placeholder ids name nothing.
     let look_up = !finding.sample || p.settings.policy.findings.act_on_samples;
     let mut legs = Vec::new();
+    let mut unresolved = Vec::new();
     if look_up {
-        for vpc_id in vpcs(p, &finding, &account, &region).await? {
-            legs.push(leg(p, vpc_id, &account, &region).await?);
+        for placed in placements(p, &finding, &mut unresolved).await? {
+            legs.push(leg(p, placed).await?);
         }
     }
     Ok(Incident {
@@ -52,6 +46,7 @@ pub async fn enrich(p: &Ports, input: EnrichInput) -> Result<Incident, StepError
             .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok()),
         finding,
         legs,
+        unresolved,
         action: Action::Undecided,
         reconcile: None,
     })
@@ -70,28 +65,68 @@ pub fn incident_id(finding: &Finding) -> String {
     format!("{}-{stamp}", finding.id)
 }
 
-/// The VPCs the finding names, else every network interface's VPC from EC2. None (the
-/// instance is gone) leaves an incident without legs, which Decide records as such.
-async fn vpcs(p: &Ports, finding: &Finding, account: &str, region: &str) -> Result<Vec<String>, StepError> {
-    if !finding.vpc_ids.is_empty() {
-        return Ok(finding.vpc_ids.clone());
-    }
-    match p
-        .workloads
-        .vpcs_of_instance(account, region, &finding.instance_id)
-        .await
-    {
-        Ok(vpcs) => Ok(vpcs),
-        Err(PortError::NotFound(_)) => Ok(Vec::new()),
-        Err(other) => Err(other.into()),
-    }
+/// A VPC some workload of the finding is in, where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Placed {
+    account: String,
+    region: String,
+    vpc_id: String,
 }
 
-async fn leg(p: &Ports, vpc_id: String, account: &str, region: &str) -> Result<Leg, StepError> {
-    let found = find_attachment(p, &vpc_id, region).await?;
+/// Every VPC of every workload, once per account and Region, in the finding's order: what
+/// the finding says, else a lookup in the workload's account. A workload that is gone, or
+/// whose account refuses the lookup, is reported and never stops the others.
+async fn placements(
+    p: &Ports,
+    finding: &Finding,
+    unresolved: &mut Vec<Unresolved>,
+) -> Result<Vec<Placed>, StepError> {
+    let mut placed: Vec<Placed> = Vec::new();
+    for workload in finding.workloads.iter().filter(|w| w.target.is_networked()) {
+        let known: Vec<String> = workload
+            .target
+            .known_vpcs()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        let vpcs = match known.is_empty() {
+            false => known,
+            true => match p.workloads.vpcs_of(workload).await {
+                Ok(vpcs) => vpcs,
+                Err(PortError::Transient(e)) => return Err(StepError::Transient(e)),
+                Err(error) => {
+                    unresolved.push(Unresolved {
+                        workload: workload.to_string(),
+                        failed: !matches!(error, PortError::NotFound(_)),
+                        reason: error.to_string(),
+                    });
+                    continue;
+                }
+            },
+        };
+        for vpc_id in vpcs {
+            let here = Placed {
+                account: workload.account.clone(),
+                region: workload.region.clone(),
+                vpc_id,
+            };
+            if !placed.contains(&here) {
+                placed.push(here);
+            }
+        }
+    }
+    Ok(placed)
+}
+
+async fn leg(p: &Ports, placed: Placed) -> Result<Leg, StepError> {
+    let Placed {
+        account,
+        region,
+        vpc_id,
+    } = placed;
+    let found = find_attachment(p, &vpc_id, &region).await?;
     Ok(Leg {
-        account: found.as_ref().map_or(account, |a| &a.owner_account).to_string(),
-        region: region.to_string(),
+        account: found.as_ref().map_or(account, |a| a.owner_account.clone()),
         segment_before: found.as_ref().and_then(|a| a.segment.clone()),
         attachment: found.map(|a| AttachmentRef {
             partition: partition_of(&a.resource_arn),
@@ -101,6 +136,7 @@ async fn leg(p: &Ports, vpc_id: String, account: &str, region: &str) -> Result<L
             core_network_id: a.core_network_id,
             edge_location: a.edge_location,
         }),
+        region,
         vpc_id,
         decision: None,
     })

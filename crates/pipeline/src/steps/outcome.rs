@@ -120,12 +120,18 @@ fn quarantine_outcome(
         None if legs.is_empty() => format!(
             "no VPC to act on: {}",
             if incident.finding.sample {
-                "the finding is a GuardDuty sample"
+                "the finding is a GuardDuty sample".to_string()
+            } else if incident.unresolved.is_empty() {
+                format!(
+                    "{} has no network interface in a VPC (terminated?)",
+                    incident.finding.subject()
+                )
             } else {
-                "the instance has no network interface in a VPC (terminated?)"
+                unresolved_text(incident)
             }
         ),
-        None => reasons.join("; "),
+        None if incident.unresolved.is_empty() => reasons.join("; "),
+        None => format!("{}; {}", reasons.join("; "), unresolved_text(incident)),
     };
     let time_to_contain = (kind == EventKind::QuarantineApplied)
         .then(|| incident.finding_time.map(|start| (now - start).as_seconds_f64()))
@@ -146,6 +152,16 @@ fn quarantine_outcome(
         time_to_contain_seconds: time_to_contain,
     };
     (event, failure)
+}
+
+/// The workloads Enrich could not place, in one sentence.
+fn unresolved_text(incident: &Incident) -> String {
+    let each: Vec<String> = incident
+        .unresolved
+        .iter()
+        .map(|u| format!("{}: {}", u.workload, u.reason))
+        .collect();
+    format!("not placed in a VPC: {}", each.join("; "))
 }
 
 /// Each leg's report, and its sentence: what went wrong if something did, else what was decided.
@@ -203,7 +219,8 @@ fn quarantine_kind(incident: &Incident, legs: &[LegReport], interrupted: bool) -
     let refused = incident
         .legs
         .iter()
-        .any(|l| l.decision.as_ref().is_some_and(|d| d.verdict.is_refusal()));
+        .any(|l| l.decision.as_ref().is_some_and(|d| d.verdict.is_refusal()))
+        || incident.unresolved.iter().any(|u| u.failed);
     let stopped = [LegResult::Failed, LegResult::Stuck, LegResult::Interrupted];
     if interrupted || refused || stopped.into_iter().any(results) {
         EventKind::QuarantineFailed

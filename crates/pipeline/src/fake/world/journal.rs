@@ -28,15 +28,16 @@ impl Journal for World {
         Ok(stored)
     }
 
-    async fn put_item_admitted(
+    async fn put_items_admitted(
         &self,
-        item: &AttachmentItem,
+        items: &[AttachmentItem],
         ledger: &BudgetLedger,
-    ) -> Result<AttachmentItem, PortError> {
+    ) -> Result<(), PortError> {
         let call = self.enter("journal", "TransactWriteItems", true).await?;
-        let stored = {
+        {
             let mut s = self.state();
-            if s.version_of(item) != item.version || s.ledger.version != ledger.version {
+            let stale = items.iter().any(|item| s.version_of(item) != item.version);
+            if stale || s.ledger.version != ledger.version {
                 return Err(PortError::Conflict(
                     "transaction cancelled: a condition failed".into(),
                 ));
@@ -44,10 +45,12 @@ impl Journal for World {
             let mut spent = ledger.clone();
             spent.version += 1;
             s.ledger = spent;
-            s.store_next(item)
-        };
+            for item in items {
+                s.store_next(item);
+            }
+        }
         self.leave(call);
-        Ok(stored)
+        Ok(())
     }
 
     async fn budget(&self) -> Result<BudgetLedger, PortError> {

@@ -4,19 +4,21 @@ use super::*;
 
 #[async_trait]
 impl Workloads for World {
-    async fn vpcs_of_instance(
-        &self,
-        _account: &str,
-        _region: &str,
-        instance_id: &str,
-    ) -> Result<Vec<String>, PortError> {
+    async fn vpcs_of(&self, workload: &Workload) -> Result<Vec<String>, PortError> {
+        let id = match &workload.target {
+            Target::Instance { instance_id, .. } => instance_id,
+            Target::NetworkInterface { eni_id, .. } => eni_id,
+            Target::EcsTask { task_arn, .. } => task_arn,
+            Target::EksCluster { name, .. } => name,
+            other => return Ok(other.known_vpcs().into_iter().map(str::to_string).collect()),
+        };
         let call = self.enter("ec2", "DescribeInstances", false).await?;
         let vpcs = self
             .state()
             .instances
-            .get(instance_id)
+            .get(id.as_str())
             .map(|(_, _, vpcs)| vpcs.clone())
-            .ok_or_else(|| PortError::NotFound(format!("instance {instance_id}")));
+            .ok_or_else(|| PortError::NotFound(format!("{}", workload.target)));
         self.leave(call);
         vpcs
     }

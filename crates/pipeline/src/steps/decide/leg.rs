@@ -1,0 +1,215 @@
+//! Judging one leg: the engine's decision for its attachment, and, when it contains, the
+//! attachment's item with this incident's demand added (not written yet: the plan's budget
+//! is weighed first).
+
+use crate::audit::AuditEvent;
+use crate::contract::{Incident, Leg, LegDecision, Verdict};
+use crate::error::StepError;
+use crate::ports::{Ports, Tags};
+use cwq_domain::budget::Move;
+use cwq_domain::cloudwan::{Attachment, CoreNetworkPolicy, Placement};
+use cwq_domain::decision::{
+    decide as engine, ActiveQuarantine, BudgetUsage, Decision, NoAction, Outcome, Plan, Situation,
+};
+use cwq_domain::lifecycle::{AttachmentItem, AttachmentRef, Change, Demand, Required};
+use time::OffsetDateTime;
+
+/// What became of one leg before the plan is admitted.
+pub(super) enum Judged {
+    /// Decided; nothing to write.
+    Done(LegDecision),
+    /// A demand to add: the item with it, its decision and its audit entry.
+    Contain(Box<Containment>),
+    /// A dry run that would open a quarantine: the budget says whether it would be admitted.
+    DryRunNew(LegDecision, AttachmentRef),
+}
+
+pub(super) struct Containment {
+    pub(super) item: AttachmentItem,
+    /// The demand opens a quarantine episode (and spends the budget).
+    pub(super) opens: bool,
+    pub(super) decision: LegDecision,
+    pub(super) added: AuditEvent,
+}
+
+impl Judged {
+    pub(super) fn spends_budget(&self) -> bool {
+        match self {
+            Self::Contain(c) => c.opens,
+            Self::DryRunNew(..) => true,
+            Self::Done(_) => false,
+        }
+    }
+
+    /// The ledger entry this leg would add.
+    pub(super) fn budget_move(&self, incident: &Incident, now: OffsetDateTime) -> Option<Move> {
+        let attachment = match self {
+            Self::Contain(c) => c.item.attachment.clone(),
+            Self::DryRunNew(_, attachment) => attachment.clone(),
+            Self::Done(_) => return None,
+        };
+        Some(Move {
+            at: now,
+            account: attachment.owner_account,
+            attachment_id: attachment.attachment_id,
+            incident_id: incident.incident_id.clone(),
+        })
+    }
+}
+
+pub(super) async fn judge(
+    p: &Ports,
+    incident: &Incident,
+    leg: &Leg,
+    attachment: &AttachmentRef,
+    core: &CoreNetworkPolicy,
+    now: OffsetDateTime,
+) -> Result<Judged, StepError> {
+    let policy = &p.settings.policy;
+    let item = p
+        .journal
+        .item(&attachment.attachment_id)
+        .await?
+        .unwrap_or_else(|| AttachmentItem::new(attachment.clone(), &policy.tags.key, now));
+    // The same incident again (a retry, or a new execution with the same input).
+    if let Some(demand) = item.demand_of(&incident.incident_id) {
+        return Ok(Judged::Done(already_held(
+            &incident.incident_id,
+            attachment,
+            demand,
+        )));
+    }
+    // Protection and scope rules read the tags the attachment has now (ListTagsForResource).
+    let tags = p.cloud_wan.tags(attachment).await?;
+    let facts = Attachment::vpc(
+        &attachment.owner_account,
+        &attachment.edge_location,
+        &attachment.vpc_id,
+        tags.clone(),
+    );
+    let held = match (item.open_episode(), item.required(policy)) {
+        (Some(_), Required::Segment { segment, until }) => Some(ActiveQuarantine {
+            segment,
+            expiry: until,
+        }),
+        _ => None,
+    };
+    let situation = Situation {
+        finding: &incident.finding,
+        vpc_id: &attachment.vpc_id,
+        attachment_id: &attachment.attachment_id,
+        attachment: &facts,
+        current_segment: leg.segment_before.as_deref(),
+        quarantine: held.as_ref(),
+        episode_open: item.open_episode().is_some(),
+        // The budget is weighed for the whole plan once every leg is judged.
+        budget_used: BudgetUsage::default(),
+        now,
+    };
+    let decision = engine(&situation, policy, core);
+    let spends = decision.may_spend_budget(&situation);
+    let Decision { outcome, reason, .. } = decision;
+    Ok(match outcome {
+        // Never propose a change cwq may not see through: withdrawing a proposal with
+        // RejectAttachment may detach the VPC (docs/aws-behaviour.md).
+        Outcome::Quarantine(plan) if needs_acceptance(&plan) && !p.settings.accept_pending_tags => {
+            let why = format!(
+                "the core network policy requires acceptance for a move into {}, and this deployment does not accept tag changes (AcceptPendingTags=false); nothing was changed",
+                plan.target_segment
+            );
+            Judged::Done(no_action(NoAction::PolicyViolation, why))
+        }
+        Outcome::Quarantine(plan) => {
+            let at = Change {
+                execution: &incident.execution_arn,
+                now,
+                ladder: policy,
+            };
+            Judged::Contain(Box::new(with_demand(
+                incident, leg, item, plan, reason, &tags, at,
+            )))
+        }
+        Outcome::None {
+            reason: NoAction::DryRun,
+        } if spends => Judged::DryRunNew(no_action(NoAction::DryRun, reason), attachment.clone()),
+        Outcome::None { reason: why } => Judged::Done(no_action(why, reason)),
+    })
+}
+
+fn already_held(incident_id: &str, attachment: &AttachmentRef, demand: &Demand) -> LegDecision {
+    LegDecision {
+        verdict: Verdict::Contain,
+        reason: format!(
+            "incident {incident_id} already holds {} at least in {}",
+            attachment.attachment_id, demand.segment
+        ),
+        segment: Some(demand.segment.clone()),
+        until: Some(demand.until),
+        new_episode: false,
+    }
+}
+
+pub(super) fn no_action(why: NoAction, reason: String) -> LegDecision {
+    LegDecision {
+        verdict: Verdict::NoAction(why),
+        reason,
+        segment: None,
+        until: None,
+        new_episode: false,
+    }
+}
+
+fn needs_acceptance(plan: &Plan) -> bool {
+    matches!(
+        plan.placement,
+        Placement::Segment {
+            acceptance_required: true,
+            ..
+        }
+    )
+}
+
+/// The item with the incident's demand added, and what to say of it.
+fn with_demand(
+    incident: &Incident,
+    leg: &Leg,
+    mut item: AttachmentItem,
+    plan: Plan,
+    reason: String,
+    tags: &Tags,
+    at: Change<'_, cwq_domain::response_policy::ResponsePolicy>,
+) -> Containment {
+    let finding = &incident.finding;
+    let demand = Demand {
+        incident_id: incident.incident_id.clone(),
+        segment: plan.target_segment.clone(),
+        until: plan.expiry,
+        finding_id: finding.id.clone(),
+        finding_type: finding.finding_type.clone(),
+        severity: finding.severity.to_string(),
+        since: at.now,
+        execution_arn: Some(incident.execution_arn.clone()),
+    };
+    let original = item.original_for_new_episode(tags);
+    let opens = item.add_demand(demand, original.clone(), leg.segment_before.clone(), at);
+    let added = AuditEvent::DemandAdded {
+        attachment_id: item.attachment.attachment_id.clone(),
+        segment: plan.target_segment.clone(),
+        until: plan.expiry,
+        new_episode: opens,
+        original_value: if opens { original } else { None },
+    };
+    let decision = LegDecision {
+        verdict: Verdict::Contain,
+        reason,
+        segment: Some(plan.target_segment),
+        until: Some(plan.expiry),
+        new_episode: opens,
+    };
+    Containment {
+        item,
+        opens,
+        decision,
+        added,
+    }
+}

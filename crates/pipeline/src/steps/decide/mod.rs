@@ -1,0 +1,222 @@
+//! Decide: the response policy and the LIVE core network policy applied to the incident's
+//! plan. Each leg is judged on its own (`leg`): protected resources, scope rules, band and
+//! overrides, the live policy. Then the plan is admitted at once: the new quarantines it would
+//! open are weighed against the blast-radius budget together (all of them, or none), and
+//! written with the ledger in one transaction. A leg that cannot be contained is reported and
+//! never stops the others. Nothing else changes here: Reconcile moves the attachments.
+
+mod leg;
+
+use crate::audit::{AuditEntry, AuditEvent};
+use crate::contract::{Action, Incident, Leg, LegDecision, LegProgress, ReconcileProgress, Verdict};
+use crate::error::StepError;
+use crate::ports::Ports;
+use cwq_domain::budget::Move;
+use cwq_domain::decision::NoAction;
+use cwq_domain::lifecycle::AttachmentItem;
+use leg::{judge, no_action, Judged};
+use time::OffsetDateTime;
+
+/// DynamoDB's TransactWriteItems takes 100 items: the ledger and 99 attachments.
+const MAX_ITEMS_ADMITTED_AT_ONCE: usize = 99;
+
+pub async fn decide(p: &Ports, mut incident: Incident) -> Result<Incident, StepError> {
+    let now = p.now();
+    let finding = &incident.finding;
+    let first = p
+        .journal
+        .first_sighting(
+            &finding.id,
+            finding.updated_at.as_deref().unwrap_or("none"),
+            &incident.incident_id,
+        )
+        .await?;
+    let mut audit = vec![finding_received(&incident, first, now)];
+
+    let core = match incident.legs.iter().any(|l| l.attachment.is_some()) {
+        true => Some(p.cloud_wan.live_policy(&p.settings.core_network_id).await?),
+        false => None,
+    };
+    let mut judged = Vec::with_capacity(incident.legs.len());
+    for leg in &incident.legs {
+        judged.push(match (&leg.attachment, &core) {
+            (Some(attachment), Some(core)) => judge(p, &incident, leg, attachment, core, now).await?,
+            _ => Judged::Done(not_attached(p, leg)),
+        });
+    }
+    let decided = admit_and_write(p, &incident, judged, now).await?;
+
+    let policy_version = &p.settings.policy_version;
+    for (leg, (decision, added)) in incident.legs.iter_mut().zip(decided) {
+        audit.push(entry(
+            &incident.incident_id,
+            &incident.execution_arn,
+            now,
+            decided_event(leg, &decision, policy_version),
+        ));
+        if let Some(added) = added {
+            audit.push(entry(&incident.incident_id, &incident.execution_arn, now, added));
+        }
+        log_decision(&leg.vpc_id, &decision, policy_version);
+        leg.decision = Some(decision);
+    }
+    p.journal.record(&audit).await?;
+
+    let deadline = now + time::Duration::seconds(p.settings.reconcile_timeout_seconds.into());
+    plan_reconcile(&mut incident, deadline);
+    Ok(incident)
+}
+
+/// The budget for the whole plan, then the writes: each leg's decision, and the demand added.
+async fn admit_and_write(
+    p: &Ports,
+    incident: &Incident,
+    mut judged: Vec<Judged>,
+    now: OffsetDateTime,
+) -> Result<Vec<(LegDecision, Option<AuditEvent>)>, StepError> {
+    let spending: Vec<usize> = (0..judged.len()).filter(|&i| judged[i].spends_budget()).collect();
+    let budget = p.settings.policy.budget.filter(|_| !spending.is_empty());
+    let mut ledger = None;
+    if let Some(budget) = budget {
+        let mut read = p.journal.budget().await?;
+        let moves: Vec<Move> = spending
+            .iter()
+            .filter_map(|&i| judged[i].budget_move(incident, now))
+            .collect();
+        let refusal = match read.admit_plan(&budget, &moves, now) {
+            Err(why) => Some(why),
+            Ok(()) if moves.len() > MAX_ITEMS_ADMITTED_AT_ONCE => Some(format!(
+                "the plan would open {} quarantines, more than one transaction admits ({MAX_ITEMS_ADMITTED_AT_ONCE}); split the response with scope rules",
+                moves.len()
+            )),
+            Ok(()) => None,
+        };
+        match refusal {
+            Some(why) => {
+                for &i in &spending {
+                    judged[i] = Judged::Done(no_action(NoAction::BudgetExceeded, why.clone()));
+                }
+            }
+            None => {
+                for m in moves {
+                    read.spend(&budget, m);
+                }
+                ledger = Some(read);
+            }
+        }
+    }
+    write(p, judged, ledger).await
+}
+
+/// Writes the demands: the plan's new quarantines with the ledger in one transaction, every
+/// other demand on its own item.
+async fn write(
+    p: &Ports,
+    judged: Vec<Judged>,
+    ledger: Option<cwq_domain::budget::BudgetLedger>,
+) -> Result<Vec<(LegDecision, Option<AuditEvent>)>, StepError> {
+    let mut admitted: Vec<AttachmentItem> = Vec::new();
+    let mut decided = Vec::with_capacity(judged.len());
+    for leg in judged {
+        match leg {
+            Judged::Done(decision) | Judged::DryRunNew(decision, _) => decided.push((decision, None)),
+            Judged::Contain(c) => {
+                if c.opens && ledger.is_some() {
+                    admitted.push(c.item);
+                } else {
+                    p.journal.put_item(&c.item).await?;
+                }
+                decided.push((c.decision, Some(c.added)));
+            }
+        }
+    }
+    if let Some(ledger) = ledger.filter(|_| !admitted.is_empty()) {
+        p.journal.put_items_admitted(&admitted, &ledger).await?;
+    }
+    Ok(decided)
+}
+
+fn finding_received(incident: &Incident, first_sighting: bool, now: OffsetDateTime) -> AuditEntry {
+    let finding = &incident.finding;
+    let event = AuditEvent::FindingReceived {
+        finding_id: finding.id.clone(),
+        finding_type: finding.finding_type.clone(),
+        severity: finding.severity.value(),
+        resource: finding.subject(),
+        account: finding.account_id.clone().unwrap_or_default(),
+        vpcs: incident.legs.iter().map(|l| l.vpc_id.clone()).collect(),
+        first_sighting,
+    };
+    entry(&incident.incident_id, &incident.execution_arn, now, event)
+}
+
+fn decided_event(leg: &Leg, decision: &LegDecision, policy_version: &str) -> AuditEvent {
+    AuditEvent::Decided {
+        vpc_id: leg.vpc_id.clone(),
+        attachment_id: leg.attachment.as_ref().map(|a| a.attachment_id.clone()),
+        verdict: decision.verdict,
+        reason: decision.reason.clone(),
+        segment: decision.segment.clone(),
+        until: decision.until,
+        policy_version: policy_version.to_string(),
+    }
+}
+
+/// One line per decision, read by the stack's metric filters (BudgetExceeded).
+fn log_decision(vpc: &str, decision: &LegDecision, policy: &str) {
+    let (verdict, segment) = (
+        decision.verdict.name(),
+        decision.segment.as_deref().unwrap_or("-"),
+    );
+    let reason = &decision.reason;
+    match decision.verdict.is_refusal() {
+        true => tracing::warn!(outcome = %verdict, %vpc, %segment, %reason, %policy, "quarantine refused"),
+        false => tracing::info!(outcome = %verdict, %vpc, %segment, %reason, %policy, "decided"),
+    }
+}
+
+/// Reconcile's work: one leg per attachment this incident contains, all due by `deadline`.
+fn plan_reconcile(incident: &mut Incident, deadline: OffsetDateTime) {
+    let contained: Vec<LegProgress> = incident
+        .legs
+        .iter()
+        .filter(|l| l.decision.as_ref().is_some_and(|d| d.verdict == Verdict::Contain))
+        .filter_map(|l| l.attachment.as_ref())
+        .map(|a| LegProgress::new(&a.attachment_id, deadline))
+        .collect();
+    incident.action = if contained.is_empty() {
+        Action::None
+    } else {
+        Action::Contain
+    };
+    incident.reconcile = Some(ReconcileProgress {
+        execution_arn: incident.execution_arn.clone(),
+        incident_id: Some(incident.incident_id.clone()),
+        legs: contained,
+        attempt: 0,
+        wait_seconds: 0,
+        status: Default::default(),
+    });
+}
+
+fn entry(incident_id: &str, execution_arn: &str, at: OffsetDateTime, event: AuditEvent) -> AuditEntry {
+    AuditEntry {
+        incident_id: incident_id.to_string(),
+        at,
+        execution_arn: Some(execution_arn.to_string()),
+        event,
+    }
+}
+
+fn not_attached(p: &Ports, leg: &Leg) -> LegDecision {
+    LegDecision {
+        verdict: Verdict::NotAttached,
+        reason: format!(
+            "{} in {} has no Cloud WAN VPC attachment on core network {}",
+            leg.vpc_id, leg.region, p.settings.core_network_id
+        ),
+        segment: None,
+        until: None,
+        new_episode: false,
+    }
+}

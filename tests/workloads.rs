@@ -1,0 +1,179 @@
+//! Every kind of finding that names a workload in a VPC, end to end on the local cloud (AWS-like
+//! moves and conflicts): an attack sequence across two accounts, two Regions and a VPC on no
+//! core network is one incident; an ECS Fargate task (moto's ECS), an EKS cluster (moto's EKS,
+//! which answers without the cluster's vpcId: cwq reads its subnets) and a Lambda function are
+//! each placed in their VPC, through the workload role, and contained.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{repo, Cloud, OVERLAY_CORE, REGION, WORKLOAD};
+use cwq_pipeline::audit::AuditEvent;
+use cwq_pipeline::contract::Verdict;
+use cwq_pipeline::events::{EventKind, LegResult};
+use cwq_pipeline::ports::Journal;
+use cwq_testkit::{FindingEvent, OTHER_WORKLOAD};
+
+fn composed(name: &str) -> FindingEvent {
+    FindingEvent::example(&repo(&format!("fixtures/guardduty/{name}.json"))).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attack_sequence_across_accounts_and_regions_is_one_incident() {
+    let cloud = Cloud::start("sequence", OVERLAY_CORE, None, &[]).await;
+    let east = cloud.spoke("10.20.0.0/16", &[("domain", "hub")]).await;
+    let west = cloud
+        .estate
+        .spoke(OTHER_WORKLOAD, "eu-west-1", "10.40.0.0/16", &[("domain", "hub")])
+        .await
+        .unwrap();
+    let loose = cloud.unattached_spoke("10.60.0.0/16").await;
+    let event = composed("composed-attacksequence-ec2-compromisedinstancegroup")
+        .sequence(&[&east, &west, &loose])
+        .id("sequence1")
+        .build();
+
+    let (report, arn) = cloud.inject_execution(&event);
+    // The VPC on no core network is a refusal someone must hear of: the execution fails after
+    // containing the other two.
+    assert!(report.contains("FAILED"), "{report}");
+    cloud.wait_segment(&east, "blocked").await;
+    cloud.wait_segment(&west, "blocked").await;
+
+    let outcome = cloud.outcome(&arn);
+    assert_eq!(outcome.kind, EventKind::QuarantineFailed, "{outcome:#?}");
+    let result = |vpc: &str| {
+        outcome
+            .legs
+            .iter()
+            .find(|l| l.vpc_id == vpc)
+            .map(|l| (l.account.clone(), l.region.clone(), l.result))
+    };
+    assert_eq!(
+        result(&east.vpc_id),
+        Some((WORKLOAD.into(), REGION.into(), LegResult::Applied))
+    );
+    assert_eq!(
+        result(&west.vpc_id),
+        Some((OTHER_WORKLOAD.into(), "eu-west-1".into(), LegResult::Applied))
+    );
+    assert_eq!(
+        result(&loose.vpc_id),
+        Some((WORKLOAD.into(), REGION.into(), LegResult::NotAttached))
+    );
+    assert_eq!(outcome.legs.len(), 3, "one leg per VPC: {outcome:#?}");
+
+    // One decision: one finding received, three legs decided, both new quarantines admitted
+    // by the budget together.
+    let audit = cloud.audit().await;
+    let received = audit
+        .iter()
+        .filter(|e| matches!(e.event, AuditEvent::FindingReceived { .. }))
+        .count();
+    assert_eq!(received, 1);
+    let verdicts: Vec<Verdict> = audit
+        .iter()
+        .filter_map(|e| match &e.event {
+            AuditEvent::Decided { verdict, .. } => Some(*verdict),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        [Verdict::Contain, Verdict::Contain, Verdict::NotAttached]
+    );
+    let ledger = cloud.journal().budget().await.unwrap();
+    let spent: Vec<&str> = ledger.moves.iter().map(|m| m.attachment_id.as_str()).collect();
+    assert_eq!(spent, [east.attachment_id.as_str(), west.attachment_id.as_str()]);
+    // Evidence from each instance, in its own account and Region.
+    let snapshotted: Vec<String> = audit
+        .iter()
+        .filter_map(|e| match &e.event {
+            AuditEvent::Snapshotted { instance_id, .. } => Some(instance_id.clone()),
+            _ => None,
+        })
+        .collect();
+    for spoke in [&east, &west, &loose] {
+        assert!(snapshotted.contains(&spoke.instance_id), "{snapshotted:?}");
+    }
+}
+
+/// What a finding about a container or a function led to: its outcome's legs.
+fn contained_leg(cloud: &Cloud, arn: &str) -> (String, LegResult) {
+    let outcome = cloud.outcome(arn);
+    assert_eq!(outcome.kind, EventKind::QuarantineApplied, "{outcome:#?}");
+    assert_eq!(outcome.legs.len(), 1, "{outcome:#?}");
+    (outcome.legs[0].vpc_id.clone(), outcome.legs[0].result)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_and_functions_are_placed_in_their_vpc_and_contained() {
+    let cloud = Cloud::start("containers", OVERLAY_CORE, None, &[]).await;
+    let tasks = cloud.spoke("10.21.0.0/16", &[("domain", "hub")]).await;
+    let kube = cloud.spoke("10.22.0.0/16", &[("domain", "hub")]).await;
+    let functions = cloud.spoke("10.23.0.0/16", &[("domain", "hub")]).await;
+
+    // ECS on Fargate: the finding names the task only; ecs:DescribeTasks names its subnet.
+    let task = cloud.estate.fargate_task(&tasks, "payments-prod").await.unwrap();
+    let ecs = composed("composed-runtime-ecs-fargate")
+        .on_task(&tasks, &task)
+        .id("ecs1")
+        .severity(8.0);
+    let (report, arn) = cloud.inject_execution(&ecs.build());
+    assert!(report.contains("SUCCEEDED"), "{report}");
+    assert_eq!(
+        contained_leg(&cloud, &arn),
+        (tasks.vpc_id.clone(), LegResult::Applied)
+    );
+    cloud.wait_segment(&tasks, "blocked").await;
+
+    // EKS: the cluster (looked up) and its node (named) are in the same VPC: one leg.
+    let cluster = cloud.estate.eks_cluster(&kube, "orders-prod").await.unwrap();
+    let eks = composed("composed-runtime-eks-node")
+        .on_eks(&kube, &cluster)
+        .id("eks1");
+    let (report, arn) = cloud.inject_execution(&eks.build());
+    assert!(report.contains("SUCCEEDED"), "{report}");
+    assert_eq!(
+        contained_leg(&cloud, &arn),
+        (kube.vpc_id.clone(), LegResult::Applied)
+    );
+    cloud.wait_segment(&kube, "blocked").await;
+
+    // Lambda in a VPC: its vpcConfig names the VPC.
+    let lambda = composed("composed-lambda-network-in-vpc")
+        .on_lambda(&functions, "invoice-renderer-prod")
+        .id("lambda1");
+    let (report, arn) = cloud.inject_execution(&lambda.build());
+    assert!(report.contains("SUCCEEDED"), "{report}");
+    assert_eq!(
+        contained_leg(&cloud, &arn),
+        (functions.vpc_id.clone(), LegResult::Applied)
+    );
+    cloud.wait_segment(&functions, "blocked").await;
+
+    // A task that is gone: reported by name, nothing moved.
+    let gone = composed("composed-runtime-ecs-fargate")
+        .on_task(
+            &tasks,
+            &cwq_testkit::FargateTask {
+                cluster_arn: task.cluster_arn.clone(),
+                task_arn: format!(
+                    "{}/0000000000000000000000000000dead",
+                    task.cluster_arn.replace(":cluster/", ":task/")
+                ),
+            },
+        )
+        .id("ecs2")
+        .severity(8.0)
+        .build();
+    let (_, arn) = cloud.inject_execution(&gone);
+    let outcome = cloud.outcome(&arn);
+    assert!(outcome.legs.is_empty(), "{outcome:#?}");
+    assert!(
+        outcome.reason.contains("0000000000000000000000000000dead"),
+        "{}",
+        outcome.reason
+    );
+}
