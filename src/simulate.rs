@@ -33,6 +33,10 @@ pub struct Args {
     /// The attachment id, for protected-attachment rules.
     #[arg(long, default_value = "attachment-simulated")]
     attachment_id: String,
+    /// The account's parents in AWS Organizations, its OU first, e.g. `ou-ab12-34cd56ef,r-ab12`
+    /// (for scope rules by organizational unit).
+    #[arg(long, value_name = "OU,...", value_delimiter = ',')]
+    account_ous: Vec<String>,
     /// Simulate an existing cwq quarantine of the attachment in this segment (manual release).
     #[arg(long, value_name = "SEGMENT")]
     quarantined_in: Option<String>,
@@ -102,6 +106,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         quarantine: quarantine.as_ref(),
         episode_open: quarantine.is_some(),
         budget_used: BudgetUsage::default(),
+        account_ous: &args.account_ous,
         now: OffsetDateTime::now_utc(),
     };
     let decision = decide(&situation, &policy, &core);

@@ -42,6 +42,11 @@ const NOT_CALLED_HERE: &[(&str, &str, &str)] = &[
         "an interface in cwq's own account; tests/workloads.rs, through the workload role",
     ),
     (
+        "DecideFunction",
+        "organizations:ListParents",
+        "only when a scope rule names an OU (tests/workloads.rs, scope rules by OU)",
+    ),
+    (
         "ReconcileFunction",
         "networkmanager:AcceptAttachment",
         "only with AcceptPendingTags=true (tests/reliability.rs, acceptance)",

@@ -503,6 +503,18 @@ fn scope_rules_say_which_rule_matched_and_why() {
     // The lab's Region: ignored.
     let eks = simulate_json(&composed("runtime-eks-node"), SCOPED_POLICY, OVERLAY_CORE, &[]);
     assert_eq!(eks["scope_rule"], Value::Null, "eu-west-1 is not the lab's");
+    // An account in the security tooling OU (as AWS Organizations would say): ignored.
+    let tooling = simulate_json(
+        BITCOIN,
+        SCOPED_POLICY,
+        OVERLAY_CORE,
+        &["--account-ous", "ou-ab12-5ecur1ty,r-ab12"],
+    );
+    assert_eq!(tooling["reason_code"], "IgnoredByScope", "{tooling:#}");
+    assert_eq!(
+        tooling["scope_rule"],
+        "scope \"security tooling OU\" (OU ou-ab12-5ecur1ty): ignore"
+    );
 }
 
 #[test]

@@ -2,18 +2,21 @@
 //! moves and conflicts): an attack sequence across two accounts, two Regions and a VPC on no
 //! core network is one incident; an ECS Fargate task (moto's ECS), an EKS cluster (moto's EKS,
 //! which answers without the cluster's vpcId: cwq reads its subnets) and a Lambda function are
-//! each placed in their VPC, through the workload role, and contained.
+//! each placed in their VPC, through the workload role, and contained; a scope rule by OU reads
+//! AWS Organizations (moto's).
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use common::{repo, Cloud, OVERLAY_CORE, REGION, WORKLOAD};
+use common::{finding, policy_variant, repo, Cloud, OVERLAY_CORE, OWNER, REGION, WORKLOAD};
+use cwq_domain::decision::NoAction;
 use cwq_pipeline::audit::AuditEvent;
 use cwq_pipeline::contract::Verdict;
 use cwq_pipeline::events::{EventKind, LegResult};
 use cwq_pipeline::ports::Journal;
 use cwq_testkit::{FindingEvent, OTHER_WORKLOAD};
+use serde_json::json;
 
 fn composed(name: &str) -> FindingEvent {
     FindingEvent::example(&repo(&format!("fixtures/guardduty/{name}.json"))).unwrap()
@@ -176,4 +179,46 @@ async fn containers_and_functions_are_placed_in_their_vpc_and_contained() {
         "{}",
         outcome.reason
     );
+}
+
+/// A scope rule by organizational unit: Decide reads where the VPC's account sits in AWS
+/// Organizations (moto's), and the rule applies there only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scope_rule_by_organizational_unit_applies_to_the_accounts_in_it() {
+    let cloud = Cloud::start("ou", OVERLAY_CORE, None, &[]).await;
+    let ou = cloud.estate.owner_in_new_ou("network").await.unwrap();
+    let policy = policy_variant("policy/default.toml", "ou", |p| {
+        let rule = format!(
+            "[[scopes]]\nname = \"network OU: dry run\"\norganizational_units = [\"{ou}\"]\naction = \"dry_run\"\n\n[protected]"
+        );
+        p.replace("[protected]", &rule)
+    });
+    cloud.deploy(Some(&policy), &[]);
+    let inside = cloud
+        .own_account_spoke("10.31.0.0/16", &[("domain", "hub")])
+        .await;
+    let outside = cloud.spoke("10.32.0.0/16", &[("domain", "hub")]).await;
+
+    let mut event = finding("bitcoin-tool-high", &inside, "ou1", None, None);
+    event["detail"]["accountId"] = json!(OWNER);
+    let (report, arn) = cloud.inject_execution(&event);
+    assert!(report.contains("SUCCEEDED"), "{report}");
+    let outcome = cloud.outcome(&arn);
+    assert_eq!(
+        outcome.legs[0].result,
+        LegResult::NoAction(NoAction::DryRun),
+        "{outcome:#?}"
+    );
+    assert!(
+        outcome.reason.contains("scope rule \"network OU: dry run\""),
+        "{}",
+        outcome.reason
+    );
+    assert_eq!(cloud.attachment(&inside).await.1.as_deref(), Some("hub"));
+
+    // The workload account is in no OU of the organization: contained as the bands say.
+    let (report, arn) = cloud.inject_execution(&finding("bitcoin-tool-high", &outside, "ou2", None, None));
+    assert!(report.contains("SUCCEEDED"), "{report}");
+    assert_eq!(cloud.outcome(&arn).legs[0].result, LegResult::Applied);
+    cloud.wait_segment(&outside, "blocked").await;
 }

@@ -7,6 +7,7 @@ pub mod events;
 pub mod executions;
 pub mod journal;
 pub mod lambda;
+pub mod organizations;
 mod placement;
 pub mod workloads;
 
@@ -57,6 +58,9 @@ pub fn ports(sdk: &aws_config::SdkConfig, resources: &Resources, settings: Setti
         workloads: Arc::new(workloads::Ec2Workloads::new(
             sdk.clone(),
             resources.workload_role.clone(),
+        )),
+        organizations: Arc::new(organizations::OrganizationsAncestry::new(
+            aws_sdk_organizations::Client::new(sdk),
         )),
         events: Arc::new(events::EventBridge::new(
             aws_sdk_eventbridge::Client::new(sdk),

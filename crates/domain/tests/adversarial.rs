@@ -76,6 +76,7 @@ fn every_adversarial_event_is_a_named_error_or_a_safe_decision() {
                     quarantine: None,
                     episode_open: false,
                     budget_used: BudgetUsage::default(),
+                    account_ous: &[],
                     now: time::OffsetDateTime::now_utc(),
                 },
                 &policy,

@@ -95,6 +95,7 @@ impl Case {
             quarantine: self.quarantine.as_ref(),
             episode_open: self.quarantine.is_some(),
             budget_used: self.budget,
+            account_ous: &[],
             now: NOW,
         })
     }

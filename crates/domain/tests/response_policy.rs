@@ -169,3 +169,96 @@ fn a_band_without_a_segment_moves_nothing_and_needs_no_hold() {
         "{err}"
     );
 }
+
+#[test]
+fn the_scoped_example_loads_and_a_broken_scope_rule_is_reported_at_its_place() {
+    let scoped = load("examples/scoped-policy.toml");
+    let names: Vec<&str> = scoped.scopes.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "production accounts: dry run for Medium",
+            "sandbox: contain everything High and above",
+            "ap-southeast-2 belongs to the lab",
+            "security tooling OU"
+        ]
+    );
+    assert!(scoped.names_organizational_units());
+    assert!(!load("policy/default.toml").names_organizational_units());
+
+    let broken = read("policy/default.toml").replace(
+        "[protected]",
+        r#"[[scopes]]
+name = "x"
+accounts = ["12345"]
+organizational_units = ["ou-AB-1"]
+vpcs = ["vpc-nothex!"]
+kinds = ["S3Bucket"]
+bands = ["Severe"]
+action = "ignore"
+segment = "blocked"
+
+[[scopes]]
+name = "x"
+action = "contain"
+segment = "nowhere"
+duration = "1h"
+
+[protected]"#,
+    );
+    let Err(PolicyError::Invalid(problems)) = ResponsePolicy::from_toml(&broken) else {
+        panic!("a broken scope rule is refused");
+    };
+    let at: Vec<&str> = problems.iter().map(|p| p.location.as_str()).collect();
+    for place in [
+        "scopes[0].accounts[0]",
+        "scopes[0].organizational_units[0]",
+        "scopes[0].vpcs[0]",
+        "scopes[0].kinds[0]",
+        "scopes[0].bands[0]",
+        "scopes[0]",
+        "scopes[1].name",
+    ] {
+        assert!(at.contains(&place), "{place} not in {at:?}");
+    }
+    assert!(
+        at.iter()
+            .any(|a| a.starts_with("scopes[1]") && *a != "scopes[1].name"),
+        "{at:?}"
+    );
+}
+
+#[test]
+fn a_scope_rule_covered_by_an_earlier_one_is_known() {
+    let policy = |rules: &str| {
+        ResponsePolicy::from_toml(
+            &read("policy/default.toml").replace("[protected]", &format!("{rules}\n[protected]")),
+        )
+        .unwrap()
+    };
+    let p = policy(
+        r#"[[scopes]]
+name = "prod"
+accounts = ["111111111111", "222222222222"]
+action = "dry_run"
+
+[[scopes]]
+name = "prod medium"
+accounts = ["222222222222"]
+bands = ["Medium"]
+action = "ignore"
+
+[[scopes]]
+name = "other medium"
+accounts = ["333333333333"]
+bands = ["Medium"]
+action = "ignore"
+"#,
+    );
+    assert!(p.scopes[1].is_covered_by(&p.scopes[0]));
+    assert!(!p.scopes[2].is_covered_by(&p.scopes[0]));
+    assert!(
+        !p.scopes[0].is_covered_by(&p.scopes[1]),
+        "the later rule is narrower"
+    );
+}

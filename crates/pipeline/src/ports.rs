@@ -149,6 +149,14 @@ pub trait Workloads: Send + Sync {
     ) -> Result<Vec<String>, PortError>;
 }
 
+/// AWS Organizations, read-only: where an account sits, for scope rules by OU.
+#[async_trait]
+pub trait Organizations: Send + Sync {
+    /// The account's parents, its OU first and the root last (ListParents, repeated); empty
+    /// for an account that is not in the organization.
+    async fn ancestry(&self, account: &str) -> Result<Vec<String>, PortError>;
+}
+
 /// Where outcomes are published (EventBridge).
 #[async_trait]
 pub trait Events: Send + Sync {
@@ -190,6 +198,7 @@ pub struct Ports {
     pub cloud_wan: Arc<dyn CloudWan>,
     pub journal: Arc<dyn Journal>,
     pub workloads: Arc<dyn Workloads>,
+    pub organizations: Arc<dyn Organizations>,
     pub events: Arc<dyn Events>,
     pub executions: Arc<dyn Executions>,
     pub clock: Arc<dyn Clock>,

@@ -6,6 +6,7 @@
 mod containers;
 mod estate;
 mod finding;
+mod organization;
 
 pub use containers::FargateTask;
 pub use estate::{local_sdk, AttachmentView, Estate, Spoke};

@@ -80,6 +80,7 @@ fn matched_scope<'p>(
 ) -> Option<&'p ScopeRule> {
     let facts = ScopeFacts {
         account: &s.attachment.owner_account,
+        ous: s.account_ous,
         region: &s.attachment.edge_location,
         vpc_id: s.vpc_id,
         tags: &s.attachment.tags,

@@ -32,6 +32,9 @@ pub struct Situation<'a> {
     /// Cloud WAN has the attachment is cwq's doing, and a new demand joins the episode.
     pub episode_open: bool,
     pub budget_used: BudgetUsage,
+    /// The owner account's parents in AWS Organizations, its OU first (scope rules by OU);
+    /// empty when no rule needs them.
+    pub account_ous: &'a [String],
     pub now: OffsetDateTime,
 }
 

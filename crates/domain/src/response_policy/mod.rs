@@ -214,6 +214,12 @@ impl ResponsePolicy {
         digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
     }
 
+    /// Whether a scope rule matches by organizational unit: the accounts' parents must then be
+    /// looked up in AWS Organizations before deciding.
+    pub fn names_organizational_units(&self) -> bool {
+        self.scopes.iter().any(|r| !r.organizational_units.is_empty())
+    }
+
     /// The position of `segment` on the ladder (higher is stricter); None when not on it.
     pub fn rank(&self, segment: &str) -> Option<usize> {
         self.ladder.iter().position(|s| s == segment)

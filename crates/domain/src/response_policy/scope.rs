@@ -16,6 +16,9 @@ use std::collections::BTreeMap;
 pub struct ScopeRule {
     pub name: String,
     pub accounts: Vec<String>,
+    /// The account is in one of these OUs or below it (or they name the root), through AWS
+    /// Organizations.
+    pub organizational_units: Vec<String>,
     pub regions: Vec<String>,
     pub vpcs: Vec<String>,
     /// Every listed tag must be on the attachment with this value (`*`: any value).
@@ -41,6 +44,9 @@ pub enum ScopeAction {
 #[derive(Debug, Clone, Copy)]
 pub struct ScopeFacts<'a> {
     pub account: &'a str,
+    /// The account's parents in AWS Organizations, its OU first and the root last (empty:
+    /// not looked up, or not in the organization).
+    pub ous: &'a [String],
     pub region: &'a str,
     pub vpc_id: &'a str,
     pub tags: &'a BTreeMap<String, String>,
@@ -63,6 +69,10 @@ impl ScopeRule {
             !self.accounts.is_empty(),
             self.accounts.iter().any(|a| a == f.account),
             format!("account {}", f.account),
+        ) && listed(
+            !self.organizational_units.is_empty(),
+            self.organizational_units.iter().any(|ou| f.ous.contains(ou)),
+            format!("OU {}", ous_text(f.ous, &self.organizational_units)),
         ) && listed(
             !self.regions.is_empty(),
             self.regions.iter().any(|r| r == f.region),
@@ -102,6 +112,7 @@ impl ScopeRule {
             earlier.is_empty() || (!later.is_empty() && later.iter().all(|x| earlier.contains(x)))
         }
         covers(&earlier.accounts, &self.accounts)
+            && covers(&earlier.organizational_units, &self.organizational_units)
             && covers(&earlier.regions, &self.regions)
             && covers(&earlier.vpcs, &self.vpcs)
             && covers(&earlier.types, &self.types)
@@ -112,6 +123,14 @@ impl ScopeRule {
                 .iter()
                 .all(|(k, v)| self.attachment_tags.get(k).is_some_and(|w| v == "*" || v == w))
     }
+}
+
+/// The listed OU the account is in, else what it is in (for the sentence of a rule that fails).
+fn ous_text(ous: &[String], listed: &[String]) -> String {
+    ous.iter()
+        .find(|ou| listed.contains(ou))
+        .or(ous.first())
+        .map_or_else(|| "unknown".to_string(), String::clone)
 }
 
 fn tags_text(tags: &BTreeMap<String, String>) -> String {
@@ -137,6 +156,8 @@ pub(super) struct RawScope {
     name: String,
     #[serde(default)]
     accounts: Vec<String>,
+    #[serde(default)]
+    organizational_units: Vec<String>,
     #[serde(default)]
     regions: Vec<String>,
     #[serde(default)]
@@ -197,6 +218,14 @@ fn check_scope(at: &str, raw: RawScope, ladder: &[String], problems: &mut Proble
             );
         }
     }
+    for (j, ou) in raw.organizational_units.iter().enumerate() {
+        if !is_ou_or_root(ou) {
+            problems.add(
+                format!("{at}.organizational_units[{j}]"),
+                format!("{ou:?} is not an OU id (ou-xxxx-xxxxxxxx) or a root id (r-xxxx)"),
+            );
+        }
+    }
     for (j, vpc) in raw.vpcs.iter().enumerate() {
         if !is_aws_id(vpc, "vpc-") {
             problems.add(format!("{at}.vpcs[{j}]"), format!("{vpc:?} is not a VPC id"));
@@ -241,6 +270,7 @@ fn check_scope(at: &str, raw: RawScope, ladder: &[String], problems: &mut Proble
     ScopeRule {
         name: raw.name,
         accounts: raw.accounts,
+        organizational_units: raw.organizational_units,
         regions: raw.regions,
         vpcs: raw.vpcs,
         attachment_tags: raw.attachment_tags,
@@ -248,6 +278,18 @@ fn check_scope(at: &str, raw: RawScope, ladder: &[String], problems: &mut Proble
         kinds,
         bands,
         action,
+    }
+}
+
+/// AWS Organizations' ids: `r-` and 4–32 characters, `ou-`, 4–32, `-`, 8–32 (lower case).
+fn is_ou_or_root(id: &str) -> bool {
+    let word = |w: &str, range: std::ops::RangeInclusive<usize>| {
+        range.contains(&w.len()) && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    match id.split('-').collect::<Vec<_>>().as_slice() {
+        ["r", root] => word(root, 4..=32),
+        ["ou", root, ou] => word(root, 4..=32) && word(ou, 8..=32),
+        _ => false,
     }
 }
 

@@ -17,6 +17,7 @@ pub fn ports(world: &Arc<World>, clock: Arc<dyn Clock>, settings: Settings) -> P
         cloud_wan: world.clone(),
         journal: world.clone(),
         workloads: world.clone(),
+        organizations: world.clone(),
         events: world.clone(),
         executions: world.clone(),
         clock,

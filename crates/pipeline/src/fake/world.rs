@@ -10,7 +10,8 @@ use crate::error::PortError;
 use crate::events::OutcomeEvent;
 use crate::policy::StoredPolicy;
 use crate::ports::{
-    Clock, CloudWan, Events, Executions, Journal, LiveAttachment, SnapshotRequest, Started, Tags, Workloads,
+    Clock, CloudWan, Events, Executions, Journal, LiveAttachment, Organizations, SnapshotRequest, Started,
+    Tags, Workloads,
 };
 use async_trait::async_trait;
 use cwq_domain::budget::BudgetLedger;
@@ -115,6 +116,8 @@ pub struct WorldState {
     pub outcomes: BTreeMap<String, OutcomeEvent>,
     pub snapshot_sets: BTreeMap<String, Vec<String>>,
     pub cache: BTreeMap<String, String>,
+    /// An account → its parents in AWS Organizations, its OU first.
+    pub ous: BTreeMap<String, Vec<String>>,
     /// A workload (instance, interface, ECS task ARN, EKS cluster name) → (account, region, VPCs).
     pub instances: BTreeMap<String, (String, String, Vec<String>)>,
     /// CreateSnapshots fails with this (a missing role, an SCP, a terminated instance).

@@ -1,6 +1,17 @@
-//! The fake EC2 (the workloads and their snapshots), EventBridge and Step Functions.
+//! The fake EC2 (the workloads and their snapshots), Organizations, EventBridge and Step
+//! Functions.
 
 use super::*;
+
+#[async_trait]
+impl Organizations for World {
+    async fn ancestry(&self, account: &str) -> Result<Vec<String>, PortError> {
+        let call = self.enter("organizations", "ListParents", false).await?;
+        let ous = self.state().ous.get(account).cloned().unwrap_or_default();
+        self.leave(call);
+        Ok(ous)
+    }
+}
 
 #[async_trait]
 impl Workloads for World {

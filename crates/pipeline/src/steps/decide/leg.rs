@@ -94,6 +94,7 @@ pub(super) async fn judge(
         }),
         _ => None,
     };
+    let account_ous = ous_of(p, &attachment.owner_account).await?;
     let situation = Situation {
         finding: &incident.finding,
         vpc_id: &attachment.vpc_id,
@@ -104,6 +105,7 @@ pub(super) async fn judge(
         episode_open: item.open_episode().is_some(),
         // The budget is weighed for the whole plan once every leg is judged.
         budget_used: BudgetUsage::default(),
+        account_ous: &account_ous,
         now,
     };
     let decision = engine(&situation, policy, core);
@@ -134,6 +136,15 @@ pub(super) async fn judge(
         } if spends => Judged::DryRunNew(no_action(NoAction::DryRun, reason), attachment.clone()),
         Outcome::None { reason: why } => Judged::Done(no_action(why, reason)),
     })
+}
+
+/// Where the account sits in AWS Organizations, when a scope rule matches by OU (the adapter
+/// keeps the answer a while); nothing otherwise.
+async fn ous_of(p: &Ports, account: &str) -> Result<Vec<String>, StepError> {
+    match p.settings.policy.names_organizational_units() {
+        true => Ok(p.organizations.ancestry(account).await?),
+        false => Ok(Vec::new()),
+    }
 }
 
 fn already_held(incident_id: &str, attachment: &AttachmentRef, demand: &Demand) -> LegDecision {
