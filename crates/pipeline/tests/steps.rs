@@ -163,11 +163,20 @@ async fn partition() {
 /// legs; admitted, they are written with the ledger in one transaction.
 #[test]
 fn a_plan_is_admitted_by_the_budget_whole_or_not_at_all() {
-    futures::executor::block_on(whole_plan(2, false));
-    futures::executor::block_on(whole_plan(3, true));
+    futures::executor::block_on(whole_plan(2, Plan::Refused));
+    futures::executor::block_on(whole_plan(3, Plan::Admitted));
+    futures::executor::block_on(whole_plan(3, Plan::OneLegInDryRun));
 }
 
-async fn whole_plan(max_moves: u32, fits: bool) {
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Plan {
+    Refused,
+    Admitted,
+    /// A scope rule puts account 333333333333 in dry run: its leg spends nothing.
+    OneLegInDryRun,
+}
+
+async fn whole_plan(max_moves: u32, plan: Plan) {
     let clock = Arc::new(ManualClock::new(datetime!(2026-12-03 10:00 UTC)));
     let world = Arc::new(World::new(clock.clone(), Arc::new(JournalOutage::default())));
     world.set_policy(CoreNetworkPolicy::from_json(&repo("examples/core-network-policy.json")).unwrap());
@@ -188,6 +197,13 @@ async fn whole_plan(max_moves: u32, fits: bool) {
         world.attach(attachment, [("domain".to_string(), "hub".to_string())].into());
     }
     let mut settings = settings();
+    if plan == Plan::OneLegInDryRun {
+        let text = DEFAULT_POLICY.replace(
+            "[protected]",
+            "[[scopes]]\nname = \"eu in dry run\"\naccounts = [\"333333333333\"]\naction = \"dry_run\"\n\n[protected]",
+        );
+        settings.policy = ResponsePolicy::from_toml(&text).unwrap();
+    }
     settings.policy.budget = settings.policy.budget.map(|mut b| {
         b.max_moves = max_moves;
         b.max_moves_per_account = None;
@@ -209,7 +225,15 @@ async fn whole_plan(max_moves: u32, fits: bool) {
         .map(|l| l["decision"]["verdict"].as_str().unwrap())
         .collect();
     let ledger = world.budget().await.unwrap();
-    if fits {
+    if plan == Plan::OneLegInDryRun {
+        assert_eq!(verdicts, ["Contain", "DryRun", "Contain"], "{decided}");
+        let spent: Vec<&str> = ledger.moves.iter().map(|m| m.attachment_id.as_str()).collect();
+        assert_eq!(
+            spent,
+            ["attachment-0seq0", "attachment-0seq2"],
+            "a dry run spends nothing"
+        );
+    } else if plan == Plan::Admitted {
         assert_eq!(verdicts, ["Contain"; 3], "{decided}");
         assert_eq!(ledger.moves.len(), 3);
         assert_eq!(ledger.version, 1, "one transaction for the three and the ledger");

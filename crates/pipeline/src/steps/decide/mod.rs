@@ -11,9 +11,10 @@ use crate::audit::{AuditEntry, AuditEvent};
 use crate::contract::{Action, Incident, Leg, LegDecision, LegProgress, ReconcileProgress, Verdict};
 use crate::error::StepError;
 use crate::ports::Ports;
-use cwq_domain::budget::Move;
+use cwq_domain::budget::{BudgetLedger, Move};
 use cwq_domain::decision::NoAction;
 use cwq_domain::lifecycle::AttachmentItem;
+use cwq_domain::response_policy::Budget;
 use leg::{judge, no_action, Judged};
 use time::OffsetDateTime;
 
@@ -68,6 +69,9 @@ pub async fn decide(p: &Ports, mut incident: Incident) -> Result<Incident, StepE
 }
 
 /// The budget for the whole plan, then the writes: each leg's decision, and the demand added.
+///
+/// The plan's new quarantines are admitted together or refused together. A dry-run leg spends
+/// nothing: it is reported as the budget would have judged it with the real ones.
 async fn admit_and_write(
     p: &Ports,
     incident: &Incident,
@@ -75,37 +79,49 @@ async fn admit_and_write(
     now: OffsetDateTime,
 ) -> Result<Vec<(LegDecision, Option<AuditEvent>)>, StepError> {
     let spending: Vec<usize> = (0..judged.len()).filter(|&i| judged[i].spends_budget()).collect();
-    let budget = p.settings.policy.budget.filter(|_| !spending.is_empty());
-    let mut ledger = None;
-    if let Some(budget) = budget {
-        let mut read = p.journal.budget().await?;
-        let moves: Vec<Move> = spending
-            .iter()
-            .filter_map(|&i| judged[i].budget_move(incident, now))
-            .collect();
-        let refusal = match read.admit_plan(&budget, &moves, now) {
-            Err(why) => Some(why),
-            Ok(()) if moves.len() > MAX_ITEMS_ADMITTED_AT_ONCE => Some(format!(
-                "the plan would open {} quarantines, more than one transaction admits ({MAX_ITEMS_ADMITTED_AT_ONCE}); split the response with scope rules",
-                moves.len()
-            )),
-            Ok(()) => None,
+    let Some(budget) = p.settings.policy.budget.filter(|_| !spending.is_empty()) else {
+        return write(p, judged, None).await;
+    };
+    let mut ledger = p.journal.budget().await?;
+    let real: Vec<Move> = spending
+        .iter()
+        .filter(|&&i| matches!(judged[i], Judged::Contain(_)))
+        .filter_map(|&i| judged[i].budget_move(incident, now))
+        .collect();
+    let all: Vec<Move> = spending
+        .iter()
+        .filter_map(|&i| judged[i].budget_move(incident, now))
+        .collect();
+    let refused = admission(&ledger, &budget, &real, now);
+    let dry_refused = refused.clone().or_else(|| admission(&ledger, &budget, &all, now));
+    for &i in &spending {
+        let why = match judged[i] {
+            Judged::Contain(_) => refused.clone(),
+            _ => dry_refused.clone(),
         };
-        match refusal {
-            Some(why) => {
-                for &i in &spending {
-                    judged[i] = Judged::Done(no_action(NoAction::BudgetExceeded, why.clone()));
-                }
-            }
-            None => {
-                for m in moves {
-                    read.spend(&budget, m);
-                }
-                ledger = Some(read);
-            }
+        if let Some(why) = why {
+            judged[i] = Judged::Done(no_action(NoAction::BudgetExceeded, why));
         }
     }
-    write(p, judged, ledger).await
+    if refused.is_some() {
+        return write(p, judged, None).await;
+    }
+    for m in real {
+        ledger.spend(&budget, m);
+    }
+    write(p, judged, Some(ledger)).await
+}
+
+/// Why these moves may not be made together, if they may not.
+fn admission(ledger: &BudgetLedger, budget: &Budget, moves: &[Move], now: OffsetDateTime) -> Option<String> {
+    match ledger.admit_plan(budget, moves, now) {
+        Err(why) => Some(why),
+        Ok(()) if moves.len() > MAX_ITEMS_ADMITTED_AT_ONCE => Some(format!(
+            "the plan would open {} quarantines, more than one transaction admits ({MAX_ITEMS_ADMITTED_AT_ONCE}); split the response with scope rules",
+            moves.len()
+        )),
+        Ok(()) => None,
+    }
 }
 
 /// Writes the demands: the plan's new quarantines with the ledger in one transaction, every
@@ -113,7 +129,7 @@ async fn admit_and_write(
 async fn write(
     p: &Ports,
     judged: Vec<Judged>,
-    ledger: Option<cwq_domain::budget::BudgetLedger>,
+    ledger: Option<BudgetLedger>,
 ) -> Result<Vec<(LegDecision, Option<AuditEvent>)>, StepError> {
     let mut admitted: Vec<AttachmentItem> = Vec::new();
     let mut decided = Vec::with_capacity(judged.len());
