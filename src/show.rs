@@ -177,6 +177,7 @@ fn describe(event: &AuditEvent) -> String {
             resource,
             account,
             first_sighting,
+            unresolved,
             ..
         } => {
             let duplicate = if *first_sighting {
@@ -184,8 +185,12 @@ fn describe(event: &AuditEvent) -> String {
             } else {
                 " (seen before: a duplicate)"
             };
+            let unplaced = match unresolved.is_empty() {
+                true => String::new(),
+                false => format!("; not placed in a VPC: {}", printable(&unresolved.join("; "))),
+            };
             format!(
-                "{} severity {severity} on {resource} in {account}{duplicate}",
+                "{} severity {severity} on {resource} in {account}{duplicate}{unplaced}",
                 printable(finding_type)
             )
         }

@@ -179,6 +179,14 @@ async fn containers_and_functions_are_placed_in_their_vpc_and_contained() {
         "{}",
         outcome.reason
     );
+    let journaled = cloud.audit().await.into_iter().any(|e| match &e.event {
+        AuditEvent::FindingReceived { unresolved, .. } => unresolved.iter().any(|u| u.contains("dead")),
+        _ => false,
+    });
+    assert!(
+        journaled,
+        "the workload that could not be placed is in the journal"
+    );
 }
 
 /// A scope rule by organizational unit: Decide reads where the VPC's account sits in AWS

@@ -4,6 +4,7 @@
 
 use crate::errors::{classify, Class};
 use async_trait::async_trait;
+use aws_sdk_ec2::config::Credentials;
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{
     CopyTagsFromSource, Filter, InstanceSpecification, ResourceType, Tag, TagSpecification,
@@ -20,7 +21,13 @@ pub struct Ec2Workloads {
     role_name: Option<String>,
     /// (account, partition) of cwq's own credentials.
     identity: OnceCell<(String, String)>,
+    /// The workload role's credentials per account, while they last: an attack sequence's
+    /// lookups and snapshots in one account assume the role once.
+    assumed: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Credentials)>>,
 }
+
+/// Credentials of a role assumed for 900 s are used for 600 s at most.
+const ASSUMED_FOR: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// EC2 models no error shapes: its codes are its own, read per call.
 pub(crate) fn ec2_class(code: Option<&str>) -> Class {
@@ -40,6 +47,7 @@ impl Ec2Workloads {
             sdk,
             role_name,
             identity: OnceCell::new(),
+            assumed: Default::default(),
         }
     }
 
@@ -80,35 +88,61 @@ impl Ec2Workloads {
             .region(aws_config::Region::new(region.to_string()));
         let (own, partition) = self.identity().await?;
         if let Some(role) = self.role_name.as_ref().filter(|_| own != account) {
-            let role_arn = format!("arn:{partition}:iam::{account}:role/{role}");
-            let assumed = aws_sdk_sts::Client::new(&self.sdk)
-                .assume_role()
-                .role_arn(&role_arn)
-                .role_session_name("cwq")
-                .duration_seconds(900)
-                .send()
-                .await
-                .map_err(|e| {
-                    classify(&format!("sts AssumeRole {role_arn}"), e, |e| match e.code() {
-                        Some("AccessDenied") => Class::Denied,
-                        Some("RegionDisabledException") => Class::Denied,
-                        _ => Class::Failed,
-                    })
-                })?;
-            let c = assumed
-                .credentials()
-                .ok_or_else(|| PortError::Failed(format!("AssumeRole {role_arn} returned no credentials")))?;
-            let credentials = aws_sdk_ec2::config::Credentials::new(
-                c.access_key_id(),
-                c.secret_access_key(),
-                Some(c.session_token().to_string()),
-                None,
-                "cwq-workload-role",
-            );
+            let credentials = self.workload_credentials(account, partition, role).await?;
             config =
                 config.credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(credentials));
         }
         Ok(config.build())
+    }
+
+    /// The workload role's credentials in `account`: kept, or assumed now.
+    async fn workload_credentials(
+        &self,
+        account: &str,
+        partition: &str,
+        role: &str,
+    ) -> Result<Credentials, PortError> {
+        let kept = {
+            let assumed = self.assumed.lock().unwrap_or_else(|e| e.into_inner());
+            assumed
+                .get(account)
+                .filter(|(at, _)| at.elapsed() < ASSUMED_FOR)
+                .map(|(_, c)| c.clone())
+        };
+        if let Some(credentials) = kept {
+            return Ok(credentials);
+        }
+        let role_arn = format!("arn:{partition}:iam::{account}:role/{role}");
+        let assumed = aws_sdk_sts::Client::new(&self.sdk)
+            .assume_role()
+            .role_arn(&role_arn)
+            .role_session_name("cwq")
+            .duration_seconds(900)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(&format!("sts AssumeRole {role_arn}"), e, |e| match e.code() {
+                    Some("AccessDenied") => Class::Denied,
+                    Some("RegionDisabledException") => Class::Denied,
+                    _ => Class::Failed,
+                })
+            })?;
+        let c = assumed
+            .credentials()
+            .ok_or_else(|| PortError::Failed(format!("AssumeRole {role_arn} returned no credentials")))?;
+        let credentials = Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_string()),
+            None,
+            "cwq-workload-role",
+        );
+        let mut kept = self.assumed.lock().unwrap_or_else(|e| e.into_inner());
+        kept.insert(
+            account.to_string(),
+            (std::time::Instant::now(), credentials.clone()),
+        );
+        Ok(credentials)
     }
 
     pub(crate) async fn ec2(&self, account: &str, region: &str) -> Result<aws_sdk_ec2::Client, PortError> {

@@ -30,6 +30,9 @@ pub enum AuditEvent {
         account: String,
         vpcs: Vec<String>,
         first_sighting: bool,
+        /// Workloads the finding names that could not be placed in a VPC, and why.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        unresolved: Vec<String>,
     },
     Decided {
         vpc_id: String,

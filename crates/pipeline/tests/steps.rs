@@ -254,3 +254,86 @@ async fn whole_plan(max_moves: u32, plan: Plan) {
         }
     }
 }
+
+/// Counts the calls each port receives.
+#[derive(Default)]
+struct Counted {
+    calls: std::sync::Mutex<std::collections::BTreeMap<(&'static str, &'static str), usize>>,
+}
+
+impl Chaos for Counted {
+    fn before(&self, call: Call) -> BoxFuture<'_, Option<PortError>> {
+        *self
+            .calls
+            .lock()
+            .unwrap()
+            .entry((call.port, call.operation))
+            .or_default() += 1;
+        Box::pin(async { None })
+    }
+    fn after(&self, _call: Call) {}
+}
+
+/// A 40-VPC attack sequence is one decision: one read of the live policy and of the budget,
+/// each attachment's item and tags read once, and the 40 new quarantines written with the ledger
+/// in one transaction.
+#[test]
+fn a_forty_vpc_plan_is_one_decision() {
+    futures::executor::block_on(forty());
+}
+
+async fn forty() {
+    let clock = Arc::new(ManualClock::new(datetime!(2026-12-03 10:00 UTC)));
+    let counted = Arc::new(Counted::default());
+    let world = Arc::new(World::new(clock.clone(), counted.clone()));
+    world.set_policy(CoreNetworkPolicy::from_json(&repo("examples/core-network-policy.json")).unwrap());
+    let mut event: Value = serde_json::from_str(&repo(
+        "fixtures/guardduty/composed-attacksequence-ec2-compromisedinstancegroup.json",
+    ))
+    .unwrap();
+    let mut resources = Vec::new();
+    for n in 0..40 {
+        let vpc = format!("vpc-{n:0>17x}");
+        world.attach(
+            AttachmentRef {
+                attachment_id: format!("attachment-0forty{n}"),
+                vpc_id: vpc.clone(),
+                owner_account: "222222222222".into(),
+                core_network_id: "core-network-0123456789abcdef0".into(),
+                edge_location: "us-east-1".into(),
+                partition: "aws".into(),
+            },
+            [("domain".to_string(), "hub".to_string())].into(),
+        );
+        resources.push(json!({"uid": vpc, "accountId": "222222222222", "region": "us-east-1", "resourceType": "EC2_VPC"}));
+    }
+    event["detail"]["service"]["detection"]["sequence"]["resources"] = json!(resources);
+    let mut settings = settings();
+    settings.policy.budget = settings.policy.budget.map(|mut b| {
+        b.max_moves = 50;
+        b.max_moves_per_account = None;
+        b
+    });
+    let p = ports(&world, clock.clone(), settings);
+    let input = json!({"event": event, "execution_arn": "arn:aws:states:us-east-1:123456789012:execution:cwq-quarantine:forty"});
+    let enriched = Step::Enrich.handle(&p, input).await.unwrap();
+    counted.calls.lock().unwrap().clear();
+    let decided = Step::Decide.handle(&p, enriched).await.unwrap();
+    assert_eq!(decided["legs"].as_array().unwrap().len(), 40);
+    assert!(decided["legs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|l| l["decision"]["verdict"] == "Contain"));
+    let calls = counted.calls.lock().unwrap().clone();
+    let count = |port, operation| calls.get(&(port, operation)).copied().unwrap_or(0);
+    assert_eq!(count("cloudwan", "GetCoreNetworkPolicy"), 1, "{calls:?}");
+    assert_eq!(count("journal", "TransactWriteItems"), 1, "{calls:?}");
+    assert_eq!(
+        count("journal", "GetItem"),
+        41,
+        "each attachment's item, and the ledger once: {calls:?}"
+    );
+    assert_eq!(count("journal", "PutItem"), 1, "the sighting only: {calls:?}");
+    assert_eq!(world.budget().await.unwrap().moves.len(), 40);
+}

@@ -162,6 +162,11 @@ fn finding_received(incident: &Incident, first_sighting: bool, now: OffsetDateTi
         account: finding.account_id.clone().unwrap_or_default(),
         vpcs: incident.legs.iter().map(|l| l.vpc_id.clone()).collect(),
         first_sighting,
+        unresolved: incident
+            .unresolved
+            .iter()
+            .map(|u| format!("{}: {}", u.workload, u.reason))
+            .collect(),
     };
     entry(&incident.incident_id, &incident.execution_arn, now, event)
 }
