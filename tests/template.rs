@@ -158,7 +158,6 @@ fn every_function_has_its_own_role_and_no_wildcard_action() {
                     "ec2:DescribeSnapshots",
                     "ec2:DescribeNetworkInterfaces",
                     "ec2:DescribeSubnets",
-                    "organizations:ListParents",
                 ];
                 assert!(
                     actions.iter().all(|a| readonly.contains(a)),
