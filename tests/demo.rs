@@ -1,5 +1,6 @@
 //! `cwq demo`, the README's main job, end to end: it must exit 0, move both VPCs to their
-//! segments, release the expired one, say so in words, and leave nothing running.
+//! segments, release the expired one, contain the attack sequence as one incident, say so in
+//! words, and leave nothing running.
 
 #![allow(clippy::unwrap_used)]
 
@@ -79,6 +80,34 @@ fn the_demo_contains_both_vpcs_releases_the_expired_one_and_stops_everything() {
     assert!(
         release.contains("DemandsRemoved") && release.contains("verified in hub"),
         "{release}"
+    );
+
+    // The attack sequence: two accounts and Regions, one execution, one decision, two verified
+    // moves, one outcome naming both VPCs.
+    let sequence = sections.iter().find(|s| s.starts_with("10.")).unwrap();
+    let vpc_of = |name: &str| {
+        sequence
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .and_then(|l| l.split_whitespace().find(|w| w.starts_with("vpc-")))
+            .unwrap_or_else(|| panic!("{name} missing:\n{sequence}"))
+            .to_string()
+    };
+    let (east, west) = (vpc_of("web-east"), vpc_of("web-west"));
+    assert!(
+        sequence.contains("222222222222 us-east-1") && sequence.contains("333333333333 eu-west-1"),
+        "{sequence}"
+    );
+    assert!(sequence.contains("sequence   execution  SUCCEEDED"), "{sequence}");
+    assert_eq!(sequence.matches("FindingReceived").count(), 1, "{sequence}");
+    assert_eq!(sequence.matches("Converged").count(), 2, "{sequence}");
+    let outcome = sequence
+        .lines()
+        .find(|l| l.contains("Outcome"))
+        .unwrap_or_else(|| panic!("{sequence}"));
+    assert!(
+        outcome.contains("Quarantine Applied") && outcome.contains(&east) && outcome.contains(&west),
+        "{outcome}"
     );
 
     // Nothing left running: the port is free again.
