@@ -35,16 +35,11 @@ impl Ec2Workloads {
             .send()
             .await
             .map_err(|e| classify("ec2 DescribeInstances", e, |e| ec2_class(e.code())))?;
-        let mut vpcs: Vec<String> = Vec::new();
-        for instance in described.reservations().iter().flat_map(|r| r.instances()) {
+        let instances = described.reservations().iter().flat_map(|r| r.instances());
+        Ok(distinct(instances.flat_map(|instance| {
             let from_interfaces = instance.network_interfaces().iter().filter_map(|n| n.vpc_id());
-            for vpc in instance.vpc_id().into_iter().chain(from_interfaces) {
-                if !vpcs.iter().any(|v| v == vpc) {
-                    vpcs.push(vpc.to_string());
-                }
-            }
-        }
-        Ok(vpcs)
+            instance.vpc_id().into_iter().chain(from_interfaces)
+        })))
     }
 
     async fn interface_vpc(
@@ -61,11 +56,9 @@ impl Ec2Workloads {
             .send()
             .await
             .map_err(|e| classify("ec2 DescribeNetworkInterfaces", e, |e| ec2_class(e.code())))?;
-        Ok(described
-            .network_interfaces()
-            .iter()
-            .filter_map(|n| n.vpc_id().map(str::to_string))
-            .collect())
+        Ok(distinct(
+            described.network_interfaces().iter().filter_map(|n| n.vpc_id()),
+        ))
     }
 
     async fn subnet_vpcs(
@@ -82,13 +75,7 @@ impl Ec2Workloads {
             .send()
             .await
             .map_err(|e| classify("ec2 DescribeSubnets", e, |e| ec2_class(e.code())))?;
-        let mut vpcs: Vec<String> = Vec::new();
-        for vpc in described.subnets().iter().filter_map(|s| s.vpc_id()) {
-            if !vpcs.iter().any(|v| v == vpc) {
-                vpcs.push(vpc.to_string());
-            }
-        }
-        Ok(vpcs)
+        Ok(distinct(described.subnets().iter().filter_map(|s| s.vpc_id())))
     }
 
     /// An awsvpc task (every Fargate task) has an interface of its own, in a subnet.
@@ -165,4 +152,15 @@ impl Ec2Workloads {
         }
         self.subnet_vpcs(account, region, &subnets).await
     }
+}
+
+/// Each VPC once, in first-seen order.
+fn distinct<'a>(vpcs: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for vpc in vpcs {
+        if !seen.iter().any(|v| v == vpc) {
+            seen.push(vpc.to_string());
+        }
+    }
+    seen
 }

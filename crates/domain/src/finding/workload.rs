@@ -99,7 +99,7 @@ pub enum Target {
 }
 
 impl Target {
-    /// The VPC the finding itself names, when it names exactly one for this resource.
+    /// The VPCs the finding itself names for this resource (empty: looked up, or none).
     pub fn known_vpcs(&self) -> Vec<&str> {
         match self {
             Self::Instance { vpc_ids, .. } => vpc_ids.iter().map(String::as_str).collect(),
