@@ -1,5 +1,6 @@
 //! `cwq`, the operator CLI. One module per verb; this file only dispatches.
 
+mod approve;
 #[cfg(feature = "local")]
 mod demo;
 mod error;
@@ -45,12 +46,16 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// The quarantines in effect (or all, with --all).
+    /// The quarantines in effect (or all, with --all), and what waits for approval.
     Status(status::Args),
     /// An incident's timeline: finding, decision and why, each step, snapshots, release.
     Show(show::Args),
     /// Release a quarantined VPC now (runs the release state machine and waits).
     Release(release::ReleaseArgs),
+    /// Approve a move that waits for a person (or a release another principal asked for).
+    Approve(approve::ApproveArgs),
+    /// Deny a move that waits for a person: nothing is changed.
+    Deny(approve::DenyArgs),
     /// Keep a quarantined VPC longer.
     Extend(release::ExtendArgs),
     /// Finish a failed execution: redrive, or a new execution that resumes from the journal.
@@ -85,6 +90,8 @@ fn main() -> ExitCode {
         Command::Show(args) => block_on(show::run(args)),
         Command::Release(args) => block_on(release::release(args)),
         Command::Extend(args) => block_on(release::extend(args)),
+        Command::Approve(args) => block_on(approve::approve(args)),
+        Command::Deny(args) => block_on(approve::deny(args)),
         Command::Restart(args) => block_on(restart::run(args)),
         Command::Policy(args) => block_on(policy_check::run(args)),
     };

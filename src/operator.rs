@@ -40,31 +40,38 @@ pub enum Output {
     Json,
 }
 
-/// The SDK pointed at the running local cloud: its endpoint, Region and account.
+/// The SDK pointed at the running local cloud: its endpoint, Region and account. With
+/// `--profile`, the profile's credentials (e.g. a role assumed in the local cloud: another
+/// principal, for approvals); else the local account's own.
 #[cfg(feature = "local")]
 fn local_cloud(
     loader: aws_config::ConfigLoader,
     state_dir: Option<PathBuf>,
+    profile: bool,
 ) -> Result<aws_config::ConfigLoader, CliError> {
     let state_dir = state_dir.unwrap_or_else(crate::local::default_state_dir);
     let state = crate::local::require_running(&state_dir)?;
     let account = cwq_localcloud::gateway::DEFAULT_ACCOUNT;
-    Ok(loader
+    let loader = loader
         .endpoint_url(state.endpoint_url())
-        .region(aws_config::Region::new(cwq_localcloud::gateway::DEFAULT_REGION))
-        .credentials_provider(aws_sdk_sts::config::Credentials::new(
-            account,
-            "cwq-local",
-            None,
-            None,
-            "cwq-local",
-        )))
+        .region(aws_config::Region::new(cwq_localcloud::gateway::DEFAULT_REGION));
+    if profile {
+        return Ok(loader);
+    }
+    Ok(loader.credentials_provider(aws_sdk_sts::config::Credentials::new(
+        account,
+        "cwq-local",
+        None,
+        None,
+        "cwq-local",
+    )))
 }
 
 #[cfg(not(feature = "local"))]
 fn local_cloud(
     _: aws_config::ConfigLoader,
     _: Option<PathBuf>,
+    _: bool,
 ) -> Result<aws_config::ConfigLoader, CliError> {
     Err(CliError::invalid(
         "--local: this cwq was built without the local cloud (cargo feature `local`)",
@@ -85,7 +92,7 @@ impl Deployed {
             loader = loader.profile_name(profile);
         }
         if connection.local {
-            loader = local_cloud(loader, connection.state_dir.clone())?;
+            loader = local_cloud(loader, connection.state_dir.clone(), connection.profile.is_some())?;
         }
         if let Some(region) = &connection.region {
             loader = loader.region(aws_config::Region::new(region.clone()));

@@ -1,7 +1,9 @@
 //! `cwq release` and `cwq extend`: an operator's changes to a quarantine. Release runs the
 //! deployed release state machine (the same path as expiry) with exactly the demands that hold
 //! the attachment now, so the journal, the tags and the published event are those of an
-//! automatic release, and a finding that arrives meanwhile keeps its hold.
+//! automatic release, and a finding that arrives meanwhile keeps its hold. Where the policy
+//! asks for two people (`approvals.two_person_release`, a manual-release quarantine), release
+//! opens a request that a different principal carries out with `cwq approve`.
 
 use crate::error::CliError;
 use crate::operator::{
@@ -10,8 +12,11 @@ use crate::operator::{
 };
 use cwq_domain::decision::Expiry;
 use cwq_domain::lifecycle::{AttachmentItem, Demand};
+use cwq_domain::response_policy::ResponsePolicy;
+use cwq_pipeline::approval::{request_awaiting, ApprovalRequest, AskedLeg, RequestKind, RequestStatus};
 use cwq_pipeline::audit::{AuditEntry, AuditEvent};
 use cwq_pipeline::contract::{ReleaseReason, ReleaseRequest};
+use cwq_pipeline::policy::DEFAULT_POLICY;
 use cwq_pipeline::ports::Journal;
 use cwq_pipeline::PortError;
 use serde_json::{json, Value};
@@ -79,34 +84,161 @@ pub async fn release(args: ReleaseArgs) -> Result<(), CliError> {
         .as_ref()
         .and_then(|e| e.original_segment.clone())
         .unwrap_or_else(|| "no segment".into());
-    confirm(
-        args.yes,
-        &format!(
-            "Release {} ({}) from {} ({} finding(s) hold it) back to {before}?",
-            a.vpc_id,
-            a.attachment_id,
-            item.required_segment.as_deref().unwrap_or("its quarantine"),
-            item.demands.len()
-        ),
-    )?;
-    let execution = start_release(&deployed, &item, args.reason.trim()).await?;
-    if args.no_wait {
-        match args.output {
+    let two_people = two_person_release(&deployed, &item).await?;
+    let question = format!(
+        "{} {} ({}) from {} ({} finding(s) hold it) back to {before}{}?",
+        if two_people { "Ask to release" } else { "Release" },
+        a.vpc_id,
+        a.attachment_id,
+        item.required_segment.as_deref().unwrap_or("its quarantine"),
+        item.demands.len(),
+        if two_people {
+            " (a second principal must approve)"
+        } else {
+            ""
+        },
+    );
+    confirm(args.yes, &question)?;
+    if two_people {
+        return request_release(&deployed, &item, args.reason.trim(), args.output).await;
+    }
+    let release = Release {
+        note: args.reason.trim(),
+        no_wait: args.no_wait,
+        timeout: args.timeout,
+        output: args.output,
+    };
+    release_now(&deployed, &item, release).await
+}
+
+/// How a release runs once it may.
+pub struct Release<'a> {
+    pub note: &'a str,
+    pub no_wait: bool,
+    pub timeout: Duration,
+    pub output: Output,
+}
+
+/// Runs the release state machine for `item` and reports what it did.
+pub async fn release_now(
+    deployed: &Deployed,
+    item: &AttachmentItem,
+    release: Release<'_>,
+) -> Result<(), CliError> {
+    let execution = start_release(deployed, item, release.note).await?;
+    if release.no_wait {
+        match release.output {
             Output::Json => println!("{}", json!({"execution_arn": execution, "status": "RUNNING"})),
             Output::Text => println!("Release started: {execution}"),
         }
         return Ok(());
     }
     let mut progress = Progress::new();
-    let what = format!("releasing {}", a.vpc_id);
-    let ended = wait_for_execution(&deployed, &execution, args.timeout, &mut progress, &what).await?;
+    let what = format!("releasing {}", item.attachment.vpc_id);
+    let ended = wait_for_execution(deployed, &execution, release.timeout, &mut progress, &what).await?;
     report_release(
-        &item,
+        item,
         &execution,
         ended,
         progress.elapsed().as_secs_f64(),
-        args.output,
+        release.output,
     )
+}
+
+/// Whether releasing `item` takes two principals: the policy in effect says so
+/// (`approvals.two_person_release`) and a finding holds it until released manually.
+async fn two_person_release(deployed: &Deployed, item: &AttachmentItem) -> Result<bool, CliError> {
+    if !item.demands.iter().any(|d| d.until == Expiry::Manual) {
+        return Ok(false);
+    }
+    let stored = deployed
+        .journal()
+        .active_policy()
+        .await
+        .map_err(|e| journal_failed(deployed, e))?;
+    let text = stored.map_or(DEFAULT_POLICY.to_string(), |p| p.text);
+    let policy = ResponsePolicy::from_toml(&text)
+        .map_err(|e| CliError::failed(format!("the response policy in effect: {e}")))?;
+    Ok(policy.approvals.two_person_release)
+}
+
+/// The first principal's half of a two-person release: a journaled request another principal
+/// approves with `cwq approve`. Asking twice is refused with the request that waits.
+async fn request_release(
+    deployed: &Deployed,
+    item: &AttachmentItem,
+    reason: &str,
+    output: Output,
+) -> Result<(), CliError> {
+    let a = &item.attachment;
+    let journal = deployed.journal();
+    let failed = |e| journal_failed(deployed, e);
+    let waiting = request_awaiting(&journal, &a.attachment_id)
+        .await
+        .map_err(failed)?;
+    if let Some(waiting) = waiting.filter(|r| r.is_pending() && r.kind == RequestKind::Release) {
+        return Err(CliError::refused(format!(
+            "{} asked to release {} at {}: a different principal approves it with `cwq approve {}`",
+            waiting.requested_by.as_deref().unwrap_or("someone"),
+            a.vpc_id,
+            time_text(waiting.requested_at),
+            waiting.request_id
+        )));
+    }
+    let (_, caller) = deployed.caller().await?;
+    let now = time::OffsetDateTime::now_utc();
+    let id = format!("release-{}-{}", a.attachment_id, now.unix_timestamp());
+    let request = ApprovalRequest {
+        request_id: id.clone(),
+        kind: RequestKind::Release,
+        status: RequestStatus::Pending,
+        legs: vec![AskedLeg {
+            vpc_id: a.vpc_id.clone(),
+            attachment_id: a.attachment_id.clone(),
+            account: a.owner_account.clone(),
+            region: a.edge_location.clone(),
+            segment: item.episode.as_ref().and_then(|e| e.original_segment.clone()),
+            until: None,
+        }],
+        reason: reason.to_string(),
+        requested_at: now,
+        requested_by: Some(caller.clone()),
+        waiters: Vec::new(),
+        timeout_at: None,
+        answered_by: None,
+        answered_at: None,
+        answer_note: None,
+        version: 0,
+    };
+    journal.put_approval(&request).await.map_err(failed)?;
+    journal
+        .set_awaiting(&a.attachment_id, &id)
+        .await
+        .map_err(failed)?;
+    let entries: Vec<AuditEntry> = item
+        .demands
+        .iter()
+        .map(|d| AuditEntry {
+            incident_id: d.incident_id.clone(),
+            at: now,
+            execution_arn: None,
+            event: AuditEvent::ApprovalRequested {
+                request_id: id.clone(),
+                attachments: vec![a.attachment_id.clone()],
+                joined: false,
+                reason: format!("release asked by {caller}: {reason}"),
+            },
+        })
+        .collect();
+    journal.record(&entries).await.map_err(failed)?;
+    match output {
+        Output::Json => println!("{:#}", json!({"request": id, "status": "pending", "requested_by": caller})),
+        Output::Text => println!(
+            "Release of {} ({}) asked by {caller}.\nA different principal carries it out with: cwq approve {id}",
+            a.vpc_id, a.attachment_id
+        ),
+    }
+    Ok(())
 }
 
 /// Starts the release state machine for exactly the demands there now: a finding that arrives

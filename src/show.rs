@@ -312,6 +312,29 @@ fn describe(event: &AuditEvent) -> String {
             printable(by)
         ),
         AuditEvent::Outcome { detail_type, reason } => format!("{detail_type}: {}", printable(reason)),
+        AuditEvent::ApprovalRequested {
+            request_id,
+            attachments,
+            joined,
+            reason,
+        } => format!(
+            "{} approval request {} for {}: {}",
+            if *joined { "joined the" } else { "opened" },
+            printable(request_id),
+            attachments.join(", "),
+            printable(reason)
+        ),
+        AuditEvent::ApprovalAnswered {
+            request_id,
+            status,
+            by,
+            note,
+        } => format!(
+            "approval request {} {status} by {}{}",
+            printable(request_id),
+            printable(by),
+            suffix(": ", note.as_deref())
+        ),
     }
 }
 

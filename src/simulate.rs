@@ -6,7 +6,7 @@ use crate::error::{read_input, CliError};
 use cwq_domain::cloudwan::{Attachment, CoreNetworkPolicy, EvaluationOptions, Placement};
 use cwq_domain::decision::{decide, ActiveQuarantine, BudgetUsage, Decision, Expiry, Outcome, Situation};
 use cwq_domain::finding::{parse_event_or_detail, Finding};
-use cwq_domain::response_policy::ResponsePolicy;
+use cwq_domain::response_policy::{ResponsePolicy, Tier};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -176,6 +176,7 @@ fn print(
                 "release": plan.map(|p| if p.expiry == Expiry::Manual { "manual" } else { "automatic" }),
                 "new_episode": plan.map(|p| p.new_episode),
                 "moves": plan.map(|p| p.moves),
+                "tier": plan.map(|p| p.tier),
                 "fired": decision.fired,
                 "before_segment": before.and_then(Placement::segment),
                 "after_segment": after.and_then(Placement::segment),
@@ -276,8 +277,12 @@ fn print_text(
                 (false, true) => "ESCALATE TO",
                 (false, false) => "HOLD AT LEAST IN",
             };
+            let asks = match plan.tier {
+                Tier::Approve => format!(", once a person approves (tier approve from {})", plan.tier_from),
+                _ => String::new(),
+            };
             println!(
-                "Decision   {verb} {} — {}",
+                "Decision   {verb} {} — {}{asks}",
                 plan.target_segment,
                 match plan.expiry {
                     Expiry::At(_) => format!("until {}", plan.expiry),

@@ -1,5 +1,6 @@
 //! `cwq status`: the attachments cwq holds (or held): which findings hold each (its demands,
-//! until when), the segment they require and the one verified, and the items that are stuck.
+//! until when), the segment they require and the one verified, and the items that are stuck;
+//! then the approval requests that wait for a person (`--approvals`: only those).
 
 use crate::error::CliError;
 use crate::operator::{
@@ -7,6 +8,7 @@ use crate::operator::{
 };
 use cwq_domain::decision::Expiry;
 use cwq_domain::lifecycle::{AttachmentItem, Status};
+use cwq_pipeline::approval::{ApprovalRequest, RequestKind};
 use cwq_pipeline::ports::Journal;
 use serde_json::{json, Value};
 
@@ -26,6 +28,9 @@ pub struct Args {
     /// Include released attachments too.
     #[arg(long, conflicts_with = "status")]
     all: bool,
+    /// Only the requests that wait for a person's answer (`cwq approve`, `cwq deny`).
+    #[arg(long, conflicts_with_all = ["status", "all"])]
+    approvals: bool,
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
 }
@@ -53,6 +58,25 @@ impl StatusFilter {
 
 pub async fn run(args: Args) -> Result<(), CliError> {
     let deployed = Deployed::connect(&args.connection).await?;
+    let mut waiting: Vec<ApprovalRequest> = deployed
+        .journal()
+        .approvals()
+        .await
+        .map_err(|e| journal_failed(&deployed, e))?
+        .into_iter()
+        .filter(ApprovalRequest::is_pending)
+        .filter(|r| {
+            let account = args.account.as_ref();
+            let region = args.in_region.as_ref();
+            r.legs
+                .iter()
+                .any(|l| account.is_none_or(|a| &l.account == a) && region.is_none_or(|g| &l.region == g))
+        })
+        .collect();
+    waiting.sort_by_key(|r| r.requested_at);
+    if args.approvals {
+        return print_waiting(&waiting, args.output);
+    }
     let mut items: Vec<AttachmentItem> = deployed
         .journal()
         .all_items()
@@ -86,9 +110,67 @@ pub async fn run(args: Args) -> Result<(), CliError> {
     }
     if items.is_empty() {
         println!("No quarantines{}.", if args.all { "" } else { " in effect" });
+    } else {
+        print_items(&items);
+    }
+    if !waiting.is_empty() {
+        println!("\nWaiting for approval:");
+        print_waiting(&waiting, Output::Text)?;
+    }
+    Ok(())
+}
+
+/// The requests that wait: what for, for whom, since when, until when.
+fn print_waiting(waiting: &[ApprovalRequest], output: Output) -> Result<(), CliError> {
+    if output == Output::Json {
+        let json = serde_json::to_string_pretty(waiting).map_err(CliError::failed)?;
+        println!("{json}");
         return Ok(());
     }
-    print_items(&items);
+    if waiting.is_empty() {
+        println!("Nothing waits for approval.");
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = waiting
+        .iter()
+        .map(|r| {
+            let vpcs: Vec<String> = r
+                .legs
+                .iter()
+                .map(|l| match &l.segment {
+                    Some(segment) if r.kind == RequestKind::Quarantine => format!("{} → {segment}", l.vpc_id),
+                    _ => l.vpc_id.clone(),
+                })
+                .collect();
+            let whom = match &r.requested_by {
+                Some(by) if r.kind == RequestKind::Release => {
+                    format!("a principal other than {}", short_arn(by))
+                }
+                _ => "any operator".to_string(),
+            };
+            vec![
+                r.request_id.clone(),
+                format!("{:?}", r.kind).to_lowercase(),
+                vpcs.join(", "),
+                whom,
+                time_text(r.requested_at),
+                r.timeout_at.map_or("-".to_string(), time_text),
+                r.waiters.len().to_string(),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "REQUEST",
+            "KIND",
+            "MOVES",
+            "WAITS FOR",
+            "SINCE",
+            "TIMES OUT",
+            "EXECUTIONS",
+        ],
+        &rows,
+    );
     Ok(())
 }
 

@@ -96,6 +96,11 @@ impl ApiError {
         self
     }
 
+    /// An error of another service's own name (`InvalidInputException`, …).
+    pub fn named(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(status, code, message)
+    }
+
     /// `reason`: UnknownOperation, CannotParse, FieldValidationFailed or Other.
     pub fn validation(reason: &str, message: impl Into<String>) -> Self {
         Self::new(400, "ValidationException", message).with("Reason", reason)

@@ -23,6 +23,7 @@ pub mod lambda_host;
 pub mod moto;
 pub mod observe;
 pub mod overrides;
+pub mod securityhub;
 pub mod stack;
 pub mod stepfunctions;
 mod transport;

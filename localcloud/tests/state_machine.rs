@@ -46,22 +46,31 @@ async fn run(
         .await
         .unwrap();
     let arn = started.execution_arn().to_string();
+    let described = ended(sfn, &arn).await;
+    let history = sfn
+        .get_execution_history()
+        .execution_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    let events = history.events().iter().map(|e| e.r#type().clone()).collect();
+    let output = described.output().unwrap_or_default().to_string();
+    (described.status().clone(), output, events)
+}
+
+/// The execution once it is no longer running.
+async fn ended(
+    sfn: &aws_sdk_sfn::Client,
+    arn: &str,
+) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
     for _ in 0..300 {
-        let described = sfn.describe_execution().execution_arn(&arn).send().await.unwrap();
+        let described = sfn.describe_execution().execution_arn(arn).send().await.unwrap();
         if described.status() != &ExecutionStatus::Running {
-            let history = sfn
-                .get_execution_history()
-                .execution_arn(&arn)
-                .send()
-                .await
-                .unwrap();
-            let events = history.events().iter().map(|e| e.r#type().clone()).collect();
-            let output = described.output().unwrap_or_default().to_string();
-            return (described.status().clone(), output, events);
+            return described;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("execution {name} did not finish in 30 s");
+    panic!("execution {arn} did not finish in 30 s");
 }
 
 #[tokio::test]
@@ -231,4 +240,155 @@ async fn a_timeout_is_retried_under_either_name_it_may_have() {
         assert_eq!(failed.error(), Some(name));
     }
     cloud.stop().await;
+}
+
+const WAITS_FOR_A_TOKEN: &str = r#"{
+  "StartAt": "Ask",
+  "States": {
+    "Ask": {
+      "Type": "Task",
+      "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+      "Parameters": {
+        "FunctionName": "arn:aws:lambda:us-east-1:123456789012:function:probe",
+        "Payload": {"token.$": "$$.Task.Token", "asked.$": "$.asked"}
+      },
+      "TimeoutSecondsPath": "$.timeout",
+      "ResultPath": "$.answer",
+      "Catch": [{"ErrorEquals": ["States.Timeout", "Denied"], "ResultPath": "$.answer", "Next": "Answered"}],
+      "Next": "Answered"
+    },
+    "Answered": {"Type": "Succeed"}
+  }
+}"#;
+
+/// The token the execution's waiting Task issued (from its TaskScheduled event), once asked.
+async fn token_of(sfn: &aws_sdk_sfn::Client, execution: &str) -> String {
+    for _ in 0..300 {
+        let history = sfn
+            .get_execution_history()
+            .execution_arn(execution)
+            .send()
+            .await
+            .unwrap();
+        let submitted = history
+            .events()
+            .iter()
+            .any(|e| e.r#type() == &HistoryEventType::TaskSubmitted);
+        let scheduled = history
+            .events()
+            .iter()
+            .find_map(|e| e.task_scheduled_event_details());
+        if let (true, Some(scheduled)) = (submitted, scheduled) {
+            let parameters: serde_json::Value = serde_json::from_str(scheduled.parameters()).unwrap();
+            return parameters["Payload"]["token"].as_str().unwrap().to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{execution} issued no task token in 30 s");
+}
+
+/// `lambda:invoke.waitForTaskToken`: the function gets `$$.Task.Token`; SendTaskSuccess's
+/// output is the result, SendTaskFailure's error is caught by name, TimeoutSecondsPath ends
+/// the wait with `States.Timeout`; a token answered (or timed out) is `TaskTimedOut`, a
+/// made-up one `InvalidToken`.
+#[tokio::test]
+async fn a_task_waits_for_its_token() {
+    let stack = stack::start(StackConfig {
+        port: 0,
+        state_dir: temp_dir("task-token"),
+        with_moto: false,
+        cloudwan: Settings::default(),
+    })
+    .await
+    .unwrap();
+    let cloud = &stack.gateway;
+    let probe = FunctionConfig::new("probe", env!("CARGO_BIN_EXE_cwq-probe"));
+    admin(cloud).put_function(&probe).await.unwrap();
+    let sfn = aws_sdk_sfn::Client::new(&sdk_config(cloud, "123456789012").await);
+    let machine = sfn
+        .create_state_machine()
+        .name("asks")
+        .definition(WAITS_FOR_A_TOKEN)
+        .role_arn("arn:aws:iam::123456789012:role/cwq-local")
+        .send()
+        .await
+        .unwrap();
+    let machine = machine.state_machine_arn();
+    let start = |name: &'static str, timeout: u64| {
+        let sfn = sfn.clone();
+        let machine = machine.to_string();
+        async move {
+            let input = json!({"asked": name, "timeout": timeout});
+            let started = sfn
+                .start_execution()
+                .state_machine_arn(machine)
+                .name(name)
+                .input(input.to_string());
+            started.send().await.unwrap().execution_arn().to_string()
+        }
+    };
+    let answered = |arn: String| {
+        let sfn = sfn.clone();
+        async move {
+            let described = ended(&sfn, &arn).await;
+            serde_json::from_str::<serde_json::Value>(described.output().unwrap_or("null")).unwrap()
+        }
+    };
+
+    let approved = start("approved", 60).await;
+    let token = token_of(&sfn, &approved).await;
+    let answer = json!({"verdict": "approved"}).to_string();
+    sfn.send_task_success()
+        .task_token(&token)
+        .output(&answer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered(approved).await["answer"]["verdict"], "approved");
+    let again = sfn
+        .send_task_success()
+        .task_token(&token)
+        .output(&answer)
+        .send()
+        .await;
+    let again = again.unwrap_err().into_service_error();
+    assert!(again.is_task_timed_out(), "{again:?}");
+
+    let denied = start("denied", 60).await;
+    let token = token_of(&sfn, &denied).await;
+    sfn.send_task_failure()
+        .task_token(&token)
+        .error("Denied")
+        .cause("not now")
+        .send()
+        .await
+        .unwrap();
+    let output = answered(denied).await;
+    assert_eq!(
+        (
+            output["answer"]["Error"].as_str(),
+            output["answer"]["Cause"].as_str()
+        ),
+        (Some("Denied"), Some("not now"))
+    );
+
+    let timed_out = start("timed-out", 1).await;
+    let token = token_of(&sfn, &timed_out).await;
+    assert_eq!(answered(timed_out).await["answer"]["Error"], "States.Timeout");
+    let late = sfn
+        .send_task_success()
+        .task_token(&token)
+        .output(&answer)
+        .send()
+        .await;
+    assert!(late.unwrap_err().into_service_error().is_task_timed_out());
+
+    let made_up = sfn
+        .send_task_success()
+        .task_token("not-a-token")
+        .output(&answer)
+        .send()
+        .await;
+    assert!(made_up.unwrap_err().into_service_error().is_invalid_token());
+    stack.stop().await;
 }

@@ -595,6 +595,20 @@ impl Cloud {
         cwq(&all)
     }
 
+    /// The actions each function called with its own credentials (`cwq local actions`), by
+    /// function name (`cwq-DecideFunction`).
+    pub fn actions(&self) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+        let out = cwq(&[
+            "local",
+            "actions",
+            "--output",
+            "json",
+            "--state-dir",
+            self.state(),
+        ]);
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
     /// Adds a fault rule: `cwq local faults add ARGS`.
     pub fn fault(&self, args: &[&str]) {
         let mut all = vec!["local", "faults", "add"];

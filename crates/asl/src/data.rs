@@ -63,6 +63,23 @@ impl Interpreter {
         }
     }
 
+    /// `fill` with `$$.Task.Token` set to `token`.
+    pub(crate) fn fill_with_token(
+        &self,
+        name: &str,
+        template: Option<&Value>,
+        input: Value,
+        data: &Value,
+        token: &str,
+    ) -> Result<Value, Failure> {
+        let mut context = self.context.clone();
+        context["Task"] = serde_json::json!({ "Token": token });
+        match template {
+            None => Ok(input),
+            Some(t) => path::fill(t, &input, &context).map_err(runtime_at(name, data)),
+        }
+    }
+
     /// ResultPath: absent or `$` replaces, `null` discards, a reference path places.
     pub(crate) fn result_path(
         &self,

@@ -10,7 +10,12 @@
 //! decides, and once its attempts are spent the error goes to the catchers; a failed Parallel
 //! branch stops the others; state input and output are limited to 256 KiB
 //! (`States.DataLimitExceeded`). What is not run here is refused by [`validate::problems`].
-//! Not emulated: JitterStrategy (retries wait the full interval), Map, timeouts, intrinsics.
+//! A Task whose resource is `arn:aws:states:::lambda:invoke.waitForTaskToken` invokes
+//! `Parameters.FunctionName` with `Parameters.Payload` (where `$$.Task.Token` is the token the
+//! host issued), then waits for SendTaskSuccess or SendTaskFailure with that token, or for
+//! `TimeoutSeconds`/`TimeoutSecondsPath` to pass (`States.Timeout`).
+//! Not emulated: JitterStrategy (retries wait the full interval), Map, heartbeats, execution
+//! timeouts, intrinsics.
 //!
 //! The public types are here. The run of a definition is in `run`, the data flow through a
 //! state (InputPath, Parameters, ResultPath, OutputPath) in `data`, the states that only move
@@ -36,6 +41,9 @@ use std::sync::{Arc, Mutex};
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
+/// The service integration that invokes a Lambda function and waits for its task token.
+pub const LAMBDA_WAIT_FOR_TOKEN: &str = "arn:aws:states:::lambda:invoke.waitForTaskToken";
+
 /// Step Functions' payload limit for a state's input or output.
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 
@@ -54,6 +62,20 @@ pub trait Host: Send + Sync + 'static {
     fn sleep(&self, seconds: f64) -> BoxFuture<()>;
     /// Runs a Parallel branch alongside the others; resolves to its end.
     fn spawn(&self, branch: BoxFuture<Result<Value, Failure>>) -> BoxFuture<Result<Value, Failure>>;
+    /// A new task token, for a Task that waits for one.
+    fn issue_token(&self) -> String {
+        String::new()
+    }
+    /// Resolves when the task token is answered (SendTaskSuccess: its output; SendTaskFailure:
+    /// its error), or with `States.Timeout` once `timeout` seconds have passed.
+    fn wait_for_token(&self, _token: String, _timeout: Option<f64>) -> BoxFuture<Result<Value, TaskError>> {
+        Box::pin(async {
+            Err(TaskError {
+                error: "States.Runtime".into(),
+                cause: "this host does not answer task tokens".into(),
+            })
+        })
+    }
     /// Whether history events and each run's progress are kept (for GetExecutionHistory,
     /// StopExecution and redrive). They cost a copy of each state's data; the model-checked
     /// interleavings, which run millions of states, do without.

@@ -64,6 +64,7 @@ impl Interpreter {
             name,
             state,
             data,
+            ..
         } = *working;
         let no_branches = Vec::new();
         let definitions = state["Branches"].as_array().unwrap_or(&no_branches);

@@ -24,7 +24,7 @@ const WORK: [&str; 7] = [
 fn allowed(kind: &str) -> Option<Vec<&'static str>> {
     let mut fields: Vec<&str> = COMMON.to_vec();
     let extra: &[&str] = match kind {
-        "Task" => &["Resource"],
+        "Task" => &["Resource", "TimeoutSeconds", "TimeoutSecondsPath"],
         "Parallel" => &["Branches"],
         "Pass" => &["Next", "End", "Result", "ResultPath", "Parameters"],
         "Wait" => &[
@@ -148,6 +148,15 @@ fn state_problems(name: &str, state: &Value, here: &Here<'_>, found: &mut Vec<St
     match kind {
         "Task" if state["Resource"].as_str().is_none() => {
             found.push(format!("{at}/Resource: missing"));
+        }
+        // A timeout ends only the wait for a task token here; a Lambda's own timeout is Lambda's.
+        "Task" if state["Resource"].as_str() != Some(crate::LAMBDA_WAIT_FOR_TOKEN) => {
+            for key in ["TimeoutSeconds", "TimeoutSecondsPath"]
+                .into_iter()
+                .filter(|k| state.get(*k).is_some())
+            {
+                found.push(format!("{at}/{key}: emulated only on a waitForTaskToken Task"));
+            }
         }
         "Parallel" => branch_problems(state, at, found),
         "Choice" => choice_problems(state, here, found),

@@ -2,9 +2,9 @@
 //! placed, or the error handed to the Catch. A Task invokes its resource through the host;
 //! payloads are where data grows, so the 256 KiB limit is checked there.
 
-use crate::failure::{failure, names_match, runtime};
+use crate::failure::{failure, names_match, runtime, runtime_at};
 use crate::run::{Run, Step};
-use crate::{Branch, Failure, Interpreter, TaskError, MAX_PAYLOAD_BYTES};
+use crate::{path, Branch, Failure, Interpreter, TaskError, LAMBDA_WAIT_FOR_TOKEN, MAX_PAYLOAD_BYTES};
 use serde_json::{json, Value};
 
 /// How long to wait before retry number `attempt` (0: the first) under `retrier`.
@@ -25,6 +25,8 @@ pub(crate) struct Working<'a> {
     pub(crate) name: &'a str,
     pub(crate) state: &'a Value,
     pub(crate) data: &'a Value,
+    /// A Task that waits for a task token: the token, and how long it waits at most.
+    pub(crate) token: Option<(String, Option<f64>)>,
 }
 
 impl Interpreter {
@@ -39,12 +41,20 @@ impl Interpreter {
         branches: Option<Vec<Branch>>,
     ) -> Result<Step, Failure> {
         let input = self.input_path(name, state, data)?;
-        let effective = self.fill(name, state.get("Parameters"), input, data)?;
+        let token = match state["Resource"].as_str() == Some(LAMBDA_WAIT_FOR_TOKEN) {
+            true => Some((self.host.issue_token(), self.timeout(name, state, &input, data)?)),
+            false => None,
+        };
+        let effective = match &token {
+            Some((token, _)) => self.fill_with_token(name, state.get("Parameters"), input, data, token)?,
+            None => self.fill(name, state.get("Parameters"), input, data)?,
+        };
         let working = Working {
             run,
             name,
             state,
             data,
+            token,
         };
         let failure = match self.with_retries(&working, &effective, branches).await {
             Ok(result) => {
@@ -56,6 +66,31 @@ impl Interpreter {
             Err(failure) => failure,
         };
         self.catch(name, state, data, failure)
+    }
+
+    /// `TimeoutSeconds`, or the number at `TimeoutSecondsPath` in the state's input: a positive
+    /// number of seconds, or none.
+    fn timeout(
+        &self,
+        name: &str,
+        state: &Value,
+        input: &Value,
+        data: &Value,
+    ) -> Result<Option<f64>, Failure> {
+        let seconds = match (state.get("TimeoutSeconds"), state["TimeoutSecondsPath"].as_str()) {
+            (Some(seconds), _) => seconds.as_f64(),
+            (None, Some(p)) => path::read(input, p).map_err(runtime_at(name, data))?.as_f64(),
+            (None, None) => return Ok(None),
+        };
+        match seconds.filter(|s| *s > 0.0) {
+            Some(seconds) => Ok(Some(seconds)),
+            None => Err(runtime(
+                "States.Runtime",
+                format!("{name}: the timeout is not a positive number of seconds"),
+                name,
+                data,
+            )),
+        }
     }
 
     /// Attempts until one succeeds, the failure is terminal, no retrier takes it, or the
@@ -139,6 +174,9 @@ impl Interpreter {
         if let Some(failure) = too_big("input", input) {
             return Err(failure);
         }
+        if let Some((token, timeout)) = &working.token {
+            return self.wait_for_token(working, input, token, *timeout).await;
+        }
         if self.host.records() {
             self.host.record(
                 "LambdaFunctionScheduled",
@@ -163,6 +201,63 @@ impl Interpreter {
                 self.host.record(
                     "LambdaFunctionFailed",
                     json!({"lambdaFunctionFailedEventDetails": {"error": error, "cause": cause}}),
+                );
+                Err(failure(error, cause, name, data))
+            }
+        }
+    }
+}
+
+impl Interpreter {
+    /// `lambda:invoke.waitForTaskToken`: invokes `FunctionName` with `Payload` (its answer is
+    /// not the result), then the task's result is what SendTaskSuccess sends with the token.
+    async fn wait_for_token(
+        &self,
+        working: &Working<'_>,
+        input: &Value,
+        token: &str,
+        timeout: Option<f64>,
+    ) -> Result<Value, Failure> {
+        let Working { name, data, .. } = *working;
+        let function = input["FunctionName"].as_str().unwrap_or_default();
+        let payload = input.get("Payload").cloned().unwrap_or(json!({}));
+        let record = |kind: &str, details: Value| {
+            if self.host.records() {
+                self.host.record(kind, details);
+            }
+        };
+        record(
+            "TaskScheduled",
+            json!({"taskScheduledEventDetails": {"resource": LAMBDA_WAIT_FOR_TOKEN, "parameters": input.to_string(), "timeoutInSeconds": timeout}}),
+        );
+        let invoked = self.host.invoke(function, payload).await;
+        let answered = match invoked {
+            Ok(_) => {
+                record(
+                    "TaskSubmitted",
+                    json!({"taskSubmittedEventDetails": {"resource": LAMBDA_WAIT_FOR_TOKEN}}),
+                );
+                self.host.wait_for_token(token.to_string(), timeout).await
+            }
+            Err(e) => Err(e),
+        };
+        match answered {
+            Ok(output) => {
+                record(
+                    "TaskSucceeded",
+                    json!({"taskSucceededEventDetails": {"output": output.to_string()}}),
+                );
+                Ok(output)
+            }
+            Err(TaskError { error, cause }) => {
+                let kind = if error == "States.Timeout" {
+                    "TaskTimedOut"
+                } else {
+                    "TaskFailed"
+                };
+                record(
+                    kind,
+                    json!({"taskFailedEventDetails": {"error": error, "cause": cause}}),
                 );
                 Err(failure(error, cause, name, data))
             }

@@ -1,5 +1,5 @@
-//! The executions port: the release state machine's executions (started by the sweep), and
-//! whether an execution still runs.
+//! The executions port: the release state machine's executions (started by the sweep),
+//! whether an execution still runs, and the answer to an execution waiting on a task token.
 
 use crate::errors::{classify, first_match, Class};
 use async_trait::async_trait;
@@ -72,6 +72,27 @@ impl Executions for StepFunctions {
                 d.status(),
                 ExecutionStatus::Running | ExecutionStatus::PendingRedrive
             )),
+            Err(PortError::NotFound(_)) => Ok(false),
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn answer_task(&self, token: &str, output: &str) -> Result<bool, PortError> {
+        let sent = self
+            .client
+            .send_task_success()
+            .task_token(token)
+            .output(output)
+            .send()
+            .await
+            .map_err(|e| {
+                classify("states SendTaskSuccess", e, |e| {
+                    let closed = e.is_task_timed_out() || e.is_task_does_not_exist() || e.is_invalid_token();
+                    first_match([(closed, Class::NotFound)])
+                })
+            });
+        match sent {
+            Ok(_) => Ok(true),
             Err(PortError::NotFound(_)) => Ok(false),
             Err(other) => Err(other),
         }

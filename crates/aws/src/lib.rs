@@ -9,6 +9,7 @@ pub mod journal;
 pub mod lambda;
 pub mod organizations;
 mod placement;
+pub mod security_hub;
 pub mod workloads;
 
 use cwq_pipeline::ports::{Ports, SystemClock};
@@ -70,6 +71,7 @@ pub fn ports(sdk: &aws_config::SdkConfig, resources: &Resources, settings: Setti
             aws_sdk_sfn::Client::new(sdk),
             resources.release_state_machine.clone(),
         )),
+        security_hub: Arc::new(security_hub::SecurityHubNotes::new(sdk.clone())),
         clock: Arc::new(SystemClock),
         settings: Arc::new(settings),
     }

@@ -58,6 +58,7 @@ fn finding(kind: &str, severity: f64) -> Finding {
         title: None,
         sample: false,
         archived: false,
+        arn: None,
     }
 }
 

@@ -46,6 +46,7 @@ fn demand(incident: &str, segment: &str, hours: Option<i64>) -> Demand {
         severity: "8.0".into(),
         since: NOW,
         execution_arn: None,
+        finding_arn: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The audit trail: one typed event per thing that happened, appended under its incident.
 //! `cwq show` matches these exhaustively.
 
+use crate::approval::RequestStatus;
 use crate::contract::{LegFailure, ReleaseReason, Verdict};
 use cwq_domain::decision::Expiry;
 use cwq_domain::lifecycle::{DemandRef, Drift};
@@ -109,6 +110,20 @@ pub enum AuditEvent {
         detail_type: String,
         reason: String,
     },
+    /// The incident's moves wait for a person: a request opened, or joined.
+    ApprovalRequested {
+        request_id: String,
+        attachments: Vec<String>,
+        joined: bool,
+        reason: String,
+    },
+    /// A request answered: approved or denied (the principal's ARN), or timed out.
+    ApprovalAnswered {
+        request_id: String,
+        status: RequestStatus,
+        by: String,
+        note: Option<String>,
+    },
 }
 
 impl AuditEvent {
@@ -131,6 +146,8 @@ impl AuditEvent {
             Self::ForensicsFailed { .. } => "ForensicsFailed",
             Self::Extended { .. } => "Extended",
             Self::Outcome { .. } => "Outcome",
+            Self::ApprovalRequested { .. } => "ApprovalRequested",
+            Self::ApprovalAnswered { .. } => "ApprovalAnswered",
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The typed data the state machines pass between states. Each step takes and returns one of
 //! these; nothing is read by string from another step's output.
 
+pub use crate::approval::Answer;
+use crate::approval::AskedLeg;
 use cwq_domain::decision::{Expiry, NoAction};
 use cwq_domain::finding::Finding;
 use cwq_domain::lifecycle::{AttachmentRef, Demand, DemandRef, Drift, FailReason};
@@ -29,6 +31,26 @@ pub struct Incident {
     /// Set by Decide for the Reconcile loop.
     #[serde(default)]
     pub reconcile: Option<ReconcileProgress>,
+    /// Set by Decide: some move waits for a person's approval (the state machine asks next).
+    #[serde(default)]
+    pub asking: bool,
+    /// What is asked, when `asking`.
+    #[serde(default)]
+    pub ask: Option<Ask>,
+    /// Placed by the state machine when the wait ends: `cwq approve`'s answer, or the error
+    /// (`cwq.Denied`, `States.Timeout`) its Catch placed. Decide reads it with [`Answer::read`].
+    #[serde(default)]
+    pub approval: Option<serde_json::Value>,
+}
+
+/// The moves an incident asks a person to approve.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ask {
+    pub legs: Vec<AskedLeg>,
+    /// Why each move is asked: the finding, the plan and the tier's source in the policy.
+    pub reason: String,
+    /// The wait's length (`approvals.timeout`), read by the state machine's TimeoutSecondsPath.
+    pub timeout_seconds: u64,
 }
 
 /// A workload Enrich could not place: gone (not found), or its account would not say.

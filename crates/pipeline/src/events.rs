@@ -30,10 +30,12 @@ pub enum EventKind {
     QuarantineDrift,
     /// Evidence could not be preserved; containment went on.
     ForensicsFailed,
+    /// A move waits for a person: `commands` answer it.
+    QuarantineApprovalRequested,
 }
 
 impl EventKind {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::QuarantineApplied,
         Self::QuarantineReleased,
         Self::QuarantineSteppedDown,
@@ -43,6 +45,7 @@ impl EventKind {
         Self::QuarantineStuck,
         Self::QuarantineDrift,
         Self::ForensicsFailed,
+        Self::QuarantineApprovalRequested,
     ];
 
     pub fn detail_type(self) -> &'static str {
@@ -56,6 +59,7 @@ impl EventKind {
             Self::QuarantineStuck => "Quarantine Stuck",
             Self::QuarantineDrift => "Quarantine Drift",
             Self::ForensicsFailed => "Forensics Failed",
+            Self::QuarantineApprovalRequested => "Quarantine Approval Requested",
         }
     }
 
@@ -68,7 +72,10 @@ impl EventKind {
     pub fn is_outcome(self) -> bool {
         !matches!(
             self,
-            Self::QuarantineStuck | Self::QuarantineDrift | Self::ForensicsFailed
+            Self::QuarantineStuck
+                | Self::QuarantineDrift
+                | Self::ForensicsFailed
+                | Self::QuarantineApprovalRequested
         )
     }
 }
@@ -92,6 +99,9 @@ pub struct OutcomeEvent {
     pub reason: String,
     #[serde(default)]
     pub time_to_contain_seconds: Option<f64>,
+    /// The commands that answer an approval request (`cwq approve …`, `cwq deny …`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -4,6 +4,7 @@
 //! a deterministic scheduler explores how executions interleave (tests/interleavings.rs).
 //! docs/lifecycle.md describes the model the steps implement.
 
+pub mod approval;
 pub mod audit;
 pub mod contract;
 pub mod error;

@@ -1,6 +1,7 @@
 //! The ports: the few things the steps need from the world, as small traits. The AWS adapters
 //! (crate cwq-aws) implement them with the SDK; the fakes (feature `fake`) in memory.
 
+use crate::approval::ApprovalRequest;
 use crate::audit::AuditEntry;
 use crate::contract::ReleaseRequest;
 use crate::error::PortError;
@@ -100,6 +101,16 @@ pub trait Journal: Send + Sync {
     /// The snapshot ids an incident took (empty: none yet).
     async fn snapshots(&self, incident_id: &str) -> Result<Vec<String>, PortError>;
     async fn record_snapshots(&self, incident_id: &str, ids: &[String]) -> Result<(), PortError>;
+    /// An approval request by its id.
+    async fn approval(&self, request_id: &str) -> Result<Option<ApprovalRequest>, PortError>;
+    /// Writes `request` if the stored version is still `request.version` (0: none stored) and
+    /// returns it with the version bumped; `Conflict` when another write came first.
+    async fn put_approval(&self, request: &ApprovalRequest) -> Result<ApprovalRequest, PortError>;
+    /// The request last opened for an attachment's move (answered or not), if any.
+    async fn awaiting(&self, attachment_id: &str) -> Result<Option<String>, PortError>;
+    async fn set_awaiting(&self, attachment_id: &str, request_id: &str) -> Result<(), PortError>;
+    /// Every approval request (a scan, for `cwq status` and `cwq approve`).
+    async fn approvals(&self) -> Result<Vec<ApprovalRequest>, PortError>;
     /// The attachment enrich last found for a VPC (a hint, checked before use).
     async fn cached_attachment(
         &self,
@@ -163,6 +174,21 @@ pub trait Events: Send + Sync {
     async fn publish(&self, event: &OutcomeEvent) -> Result<(), PortError>;
 }
 
+/// Security Hub, where GuardDuty's findings are aggregated: cwq's note on them.
+#[async_trait]
+pub trait SecurityHub: Send + Sync {
+    /// BatchUpdateFindings in `region` on GuardDuty findings (a finding's ARN is its id in
+    /// Security Hub): `note`, and the workflow status when given (`NOTIFIED`). Returns the
+    /// findings Security Hub did not update, each with why.
+    async fn note_findings(
+        &self,
+        region: &str,
+        finding_arns: &[String],
+        note: &str,
+        workflow: Option<&str>,
+    ) -> Result<Vec<String>, PortError>;
+}
+
 /// A release execution: started now, or started before under the same name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Started {
@@ -176,6 +202,9 @@ pub trait Executions: Send + Sync {
     /// Starts a release execution named `name` (idempotent: names are unique).
     async fn start_release(&self, name: &str, request: &ReleaseRequest) -> Result<Started, PortError>;
     async fn is_running(&self, execution_arn: &str) -> Result<bool, PortError>;
+    /// SendTaskSuccess: an execution waiting on `token` goes on with `output`. False: it no
+    /// longer waits (its task timed out or was stopped, or the token is not one).
+    async fn answer_task(&self, token: &str, output: &str) -> Result<bool, PortError>;
 }
 
 pub trait Clock: Send + Sync {
@@ -201,6 +230,7 @@ pub struct Ports {
     pub organizations: Arc<dyn Organizations>,
     pub events: Arc<dyn Events>,
     pub executions: Arc<dyn Executions>,
+    pub security_hub: Arc<dyn SecurityHub>,
     pub clock: Arc<dyn Clock>,
     pub settings: Arc<Settings>,
 }

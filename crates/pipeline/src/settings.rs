@@ -36,6 +36,9 @@ pub struct Settings {
     /// Manager's request rate limit is not documented (docs/aws-behaviour.md): lower it if the
     /// sweep's checks are throttled.
     pub sweep_concurrency: usize,
+    /// `CWQ_SECURITY_HUB_FEEDBACK`: note each containment and release on the GuardDuty finding
+    /// in Security Hub (BatchUpdateFindings).
+    pub security_hub_feedback: bool,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -69,6 +72,7 @@ impl Settings {
             reconcile_timeout_seconds: 1800,
             sweep_budget_seconds: 40,
             sweep_concurrency: 16,
+            security_hub_feedback: false,
         }
     }
 
@@ -89,6 +93,7 @@ impl Settings {
         settings.reconcile_timeout_seconds = number("CWQ_RECONCILE_TIMEOUT_SECONDS", 1800)?.max(1);
         settings.sweep_budget_seconds = number("CWQ_SWEEP_BUDGET_SECONDS", 40)?.max(1);
         settings.sweep_concurrency = number("CWQ_SWEEP_CONCURRENCY", 16)?.max(1) as usize;
+        settings.security_hub_feedback = var("CWQ_SECURITY_HUB_FEEDBACK").is_some_and(|v| v == "true");
         Ok(settings)
     }
 

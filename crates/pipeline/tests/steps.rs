@@ -176,10 +176,8 @@ enum Plan {
     OneLegInDryRun,
 }
 
-async fn whole_plan(max_moves: u32, plan: Plan) {
-    let clock = Arc::new(ManualClock::new(datetime!(2026-12-03 10:00 UTC)));
-    let world = Arc::new(World::new(clock.clone(), Arc::new(JournalOutage::default())));
-    world.set_policy(CoreNetworkPolicy::from_json(&repo("examples/core-network-policy.json")).unwrap());
+/// The VPCs of the composed EC2 attack sequence, each attached in hub as `attachment-0<prefix><n>`.
+fn attach_the_sequence(world: &World, prefix: &str) {
     let legs = [
         ("vpc-3a90fff2ef7eaab3b", "222222222222", "us-east-1"),
         ("vpc-21e43628f0abba89a", "333333333333", "eu-west-1"),
@@ -187,7 +185,7 @@ async fn whole_plan(max_moves: u32, plan: Plan) {
     ];
     for (n, (vpc, account, region)) in legs.iter().enumerate() {
         let attachment = AttachmentRef {
-            attachment_id: format!("attachment-0seq{n}"),
+            attachment_id: format!("attachment-0{prefix}{n}"),
             vpc_id: vpc.to_string(),
             owner_account: account.to_string(),
             core_network_id: "core-network-0123456789abcdef0".into(),
@@ -196,6 +194,13 @@ async fn whole_plan(max_moves: u32, plan: Plan) {
         };
         world.attach(attachment, [("domain".to_string(), "hub".to_string())].into());
     }
+}
+
+async fn whole_plan(max_moves: u32, plan: Plan) {
+    let clock = Arc::new(ManualClock::new(datetime!(2026-12-03 10:00 UTC)));
+    let world = Arc::new(World::new(clock.clone(), Arc::new(JournalOutage::default())));
+    world.set_policy(CoreNetworkPolicy::from_json(&repo("examples/core-network-policy.json")).unwrap());
+    attach_the_sequence(&world, "seq");
     let mut settings = settings();
     if plan == Plan::OneLegInDryRun {
         let text = DEFAULT_POLICY.replace(
@@ -336,4 +341,107 @@ async fn forty() {
     );
     assert_eq!(count("journal", "PutItem"), 1, "the sighting only: {calls:?}");
     assert_eq!(world.budget().await.unwrap().moves.len(), 40);
+}
+
+/// The tier `approve`: Decide writes nothing and asks; Ask journals one request with the
+/// execution's token and publishes it once; a second finding for the same attachments joins
+/// it; a timeout under `on_timeout = "leave"` ends that execution's wait with nothing written
+/// (the request stays open for the finding that still waits); an approval admits the plan as
+/// any decision would.
+#[test]
+fn a_move_that_asks_writes_nothing_until_it_is_answered() {
+    futures::executor::block_on(asks());
+}
+
+async fn asks() {
+    use cwq_pipeline::approval::RequestStatus;
+    let clock = Arc::new(ManualClock::new(datetime!(2026-12-03 10:00 UTC)));
+    let world = Arc::new(World::new(clock.clone(), Arc::new(JournalOutage::default())));
+    world.set_policy(CoreNetworkPolicy::from_json(&repo("examples/core-network-policy.json")).unwrap());
+    attach_the_sequence(&world, "ask");
+    let mut settings = settings();
+    let text = DEFAULT_POLICY.replace("default_tier = \"auto\"", "default_tier = \"approve\"");
+    settings.policy = ResponsePolicy::from_toml(&text).unwrap();
+    let p = ports(&world, clock.clone(), settings);
+    let mut event: Value = serde_json::from_str(&repo(
+        "fixtures/guardduty/composed-attacksequence-ec2-compromisedinstancegroup.json",
+    ))
+    .unwrap();
+    let decide = |event: Value, execution: &'static str| {
+        let p = p.clone();
+        async move {
+            let arn = format!("arn:aws:states:us-east-1:123456789012:execution:cwq-quarantine:{execution}");
+            let enriched = Step::Enrich
+                .handle(&p, json!({"event": event, "execution_arn": arn}))
+                .await
+                .unwrap();
+            Step::Decide.handle(&p, enriched).await.unwrap()
+        }
+    };
+    let verdicts = |decided: &Value| -> Vec<String> {
+        let legs = decided["legs"].as_array().unwrap().iter();
+        legs.map(|l| l["decision"]["verdict"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    let first = decide(event.clone(), "first").await;
+    assert_eq!(first["asking"], true, "{first}");
+    assert_eq!(verdicts(&first), ["AwaitingApproval"; 3]);
+    assert_eq!(first["ask"]["legs"].as_array().unwrap().len(), 3);
+    assert_eq!(first["ask"]["timeout_seconds"], 3600);
+    assert!(
+        world.item("attachment-0ask0").await.unwrap().is_none(),
+        "nothing written before the answer"
+    );
+    let asked = Step::Decide
+        .handle(&p, json!({"ask": first.clone(), "token": "token-1"}))
+        .await
+        .unwrap();
+    assert_eq!(asked["joined"], false);
+
+    event["detail"]["updatedAt"] = json!("2026-12-03T10:05:00.000Z");
+    let second = decide(event, "second").await;
+    let joined = Step::Decide
+        .handle(&p, json!({"ask": second.clone(), "token": "token-2"}))
+        .await
+        .unwrap();
+    assert_eq!(joined["joined"], true, "the same attachments: the same request");
+    let requests = world.approvals().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    let tokens: Vec<&str> = requests[0].waiters.iter().map(|w| w.token.as_str()).collect();
+    assert_eq!(tokens, ["token-1", "token-2"]);
+    let published = world
+        .state()
+        .published
+        .iter()
+        .filter(|e| e.commands.len() == 2)
+        .count();
+    assert_eq!(published, 1, "one request, one event");
+
+    // The first wait times out; the policy leaves the attachments where they are.
+    let mut timed_out = first;
+    timed_out["approval"] = json!({"Error": "States.Timeout", "Cause": "no answer"});
+    let decided = Step::Decide.handle(&p, timed_out).await.unwrap();
+    assert_eq!(verdicts(&decided), ["ApprovalTimedOut"; 3], "{decided}");
+    assert_eq!(decided["asking"], false);
+    let request = world.approvals().await.unwrap().remove(0);
+    assert_eq!(
+        request.status,
+        RequestStatus::Pending,
+        "the second finding still waits on it"
+    );
+    assert_eq!(request.waiters.len(), 1);
+    assert!(world.item("attachment-0ask0").await.unwrap().is_none());
+
+    // The second is approved: contained, admitted by the budget as one plan.
+    let mut approved = second;
+    approved["approval"] = json!({"request_id": "r", "by": "arn:aws:iam::111111111111:user/alice", "at": "2026-12-03T10:06:00Z"});
+    let decided = Step::Decide.handle(&p, approved).await.unwrap();
+    assert_eq!(verdicts(&decided), ["Contain"; 3], "{decided}");
+    let reason = decided["legs"][0]["decision"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("approved by arn:aws:iam::111111111111:user/alice"),
+        "{reason}"
+    );
+    assert_eq!(world.budget().await.unwrap().moves.len(), 3);
 }

@@ -148,7 +148,24 @@ impl FindingEvent {
         self
     }
 
-    pub fn build(self) -> Value {
+    /// The event; a finding ARN it carries names the finding's Region, account and id (as
+    /// GuardDuty's does), whatever they were changed to.
+    pub fn build(mut self) -> Value {
+        let detail = &self.0["detail"];
+        let arn = detail["arn"].as_str().and_then(|arn| {
+            let detector = arn.split("detector/").nth(1)?.split('/').next()?;
+            let (region, account, id) = (
+                detail["region"].as_str()?,
+                detail["accountId"].as_str()?,
+                detail["id"].as_str()?,
+            );
+            Some(format!(
+                "arn:aws:guardduty:{region}:{account}:detector/{detector}/finding/{id}"
+            ))
+        });
+        if let Some(arn) = arn {
+            self.0["detail"]["arn"] = json!(arn);
+        }
         self.0
     }
 }

@@ -97,6 +97,10 @@ pub async fn inject(
     deployment: &Deployment,
     event: &Value,
 ) -> Result<Vec<Delivery>, DeployError> {
+    // GuardDuty's integration imports the finding into Security Hub (where cwq notes it).
+    if let Err(why) = crate::securityhub::import_guardduty(endpoint, event).await {
+        eprintln!("cwq local: the finding was not imported into the local Security Hub: {why}");
+    }
     let mut deliveries = Vec::new();
     for rule in deployment
         .rules

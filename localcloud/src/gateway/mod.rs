@@ -1,7 +1,7 @@
 //! The gateway: one loopback port for every AWS call. It routes by the SigV4 credential
 //! scope's service name — `networkmanager` to the Cloud WAN emulator, `lambda` to the Lambda
-//! host, `states` to the local Step Functions, everything else to moto — and serves the
-//! admin API under `/_cwq/`.
+//! host, `states` to the local Step Functions, `securityhub` to the local Security Hub,
+//! everything else to moto — and serves the admin API under `/_cwq/`.
 //!
 //! Every service route goes through one wrapper, [`LocalCloud::observed`](observed), which
 //! applies the fault rules and records the call. `scope` reads who calls what, `services`
@@ -49,6 +49,7 @@ pub struct LocalCloud {
     pub observer: Mutex<Observer>,
     pub lambda: LambdaHost,
     pub states: StepFunctions,
+    pub security_hub: crate::securityhub::SecurityHub,
     moto_url: Option<String>,
     client: Client<HttpConnector, Body>,
     shutdown: tokio::sync::Notify,
@@ -97,6 +98,7 @@ pub async fn start(config: GatewayConfig) -> std::io::Result<Running> {
             DEFAULT_REGION,
             DEFAULT_ACCOUNT,
         ),
+        security_hub: crate::securityhub::SecurityHub::default(),
         cloudwan: Mutex::new(CloudWan::new(config.cloudwan)),
         observer: Mutex::new(Observer::default()),
         lambda: LambdaHost::new(HostSettings {
@@ -160,6 +162,24 @@ fn request_id() -> String {
     format!("00000000-0000-4000-8000-{n:012x}")
 }
 
+/// A REST-JSON call (Network Manager, Security Hub) as the services the gateway answers read it.
+async fn rest_request(
+    request: Request<hyper::body::Incoming>,
+    path: String,
+    query: &str,
+    account: String,
+) -> ApiRequest {
+    let method = request.method().to_string();
+    let body = http::collect(request).await.unwrap_or_default();
+    ApiRequest {
+        method,
+        raw_path: path,
+        query: decode_query(query),
+        body,
+        account,
+    }
+}
+
 impl LocalCloud {
     /// Routes a request by the service its credential names; a crash fault then crashes the
     /// calling function, once its call has been served.
@@ -173,15 +193,7 @@ impl LocalCloud {
         let caller = Caller::of(request.headers(), &query, &account);
         let (response, crash) = match service.as_deref() {
             Some("networkmanager") => {
-                let method = request.method().to_string();
-                let body = http::collect(request).await.unwrap_or_default();
-                let api = ApiRequest {
-                    method,
-                    raw_path: path,
-                    query: decode_query(&query),
-                    body,
-                    account,
-                };
+                let api = rest_request(request, path, &query, account).await;
                 let (response, crash) = self.network_manager(&api, &caller).await;
                 (to_hyper(response), crash)
             }
@@ -191,6 +203,11 @@ impl LocalCloud {
                 let (response, crash) = self
                     .step_functions(&operation, &body, &account, &path, &caller)
                     .await;
+                (to_hyper(response), crash)
+            }
+            Some("securityhub") => {
+                let api = rest_request(request, path, &query, account).await;
+                let (response, crash) = self.security_hub(&api, &caller).await;
                 (to_hyper(response), crash)
             }
             Some("lambda") => {

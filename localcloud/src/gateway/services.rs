@@ -1,5 +1,5 @@
 //! The services the gateway answers itself — the Cloud WAN emulator, the local Step
-//! Functions and the Lambda host — each behind the observation wrapper.
+//! Functions, the local Security Hub and the Lambda host — each behind the observation wrapper.
 
 use super::observed::Call;
 use super::scope::Caller;
@@ -46,6 +46,21 @@ impl LocalCloud {
         };
         let serve = async { Ok(self.states.handle(operation, body)) };
         self.observed(call, states_error, serve).await
+    }
+
+    pub(super) async fn security_hub(&self, request: &ApiRequest, caller: &Caller) -> (ApiResponse, bool) {
+        let operation = crate::securityhub::SecurityHub::operation_name(&request.method, &request.raw_path);
+        let call = Call {
+            service: "securityhub",
+            operation,
+            account: &request.account,
+            path: &request.raw_path,
+            summary: None,
+            caller: Some(caller),
+            mutating: false,
+        };
+        let serve = async { Ok(self.security_hub.handle(request)) };
+        self.observed(call, ApiError::into_response, serve).await
     }
 
     /// Lambda's Invoke. Its caller is not recorded, and a crash fault on it crashes no one.

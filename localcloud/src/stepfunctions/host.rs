@@ -18,6 +18,19 @@ pub(super) struct LocalHost {
     pub(super) execution: String,
 }
 
+/// How this local cloud's task tokens begin (one not beginning so was never issued).
+pub(super) const TOKEN_PREFIX: &str = "AQCcwqlocal";
+
+/// Tokens are opaque: a hash of the execution and the time keeps them from being guessed in
+/// sequence.
+fn token_salt(execution: &str) -> u128 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    execution.hash(&mut hasher);
+    std::time::SystemTime::now().hash(&mut hasher);
+    u128::from(hasher.finish()) << 32 | u128::from(std::process::id())
+}
+
 /// A spawned branch that is aborted when nobody waits for it any more.
 struct Branch(tokio::task::JoinHandle<Result<Value, Failure>>);
 
@@ -45,6 +58,46 @@ impl Host for LocalHost {
                 },
                 _ => e,
             })
+        })
+    }
+
+    fn issue_token(&self) -> String {
+        let mut state = lock(&self.state);
+        state.issued += 1;
+        let token = format!(
+            "{TOKEN_PREFIX}{:08x}{:024x}",
+            state.issued,
+            token_salt(&self.execution)
+        );
+        token
+    }
+
+    fn wait_for_token(&self, token: String, timeout: Option<f64>) -> BoxFuture<Result<Value, TaskError>> {
+        let (sender, answer) = tokio::sync::oneshot::channel();
+        lock(&self.state).tokens.insert(token.clone(), sender);
+        let state = self.state.clone();
+        Box::pin(async move {
+            let answered = match timeout {
+                Some(seconds) => tokio::time::timeout(std::time::Duration::from_secs_f64(seconds), answer)
+                    .await
+                    .ok(),
+                None => Some(answer.await),
+            };
+            lock(&state).tokens.remove(&token);
+            match answered {
+                Some(Ok(answer)) => answer,
+                Some(Err(_)) => Err(TaskError {
+                    error: "States.Runtime".into(),
+                    cause: "the task token was dropped".into(),
+                }),
+                None => Err(TaskError {
+                    error: "States.Timeout".into(),
+                    cause: format!(
+                        "no answer to the task token within {} s",
+                        timeout.unwrap_or_default()
+                    ),
+                }),
+            }
         })
     }
 

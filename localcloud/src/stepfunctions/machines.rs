@@ -141,8 +141,16 @@ fn collect_resources(definition: &Value, out: &mut Vec<String>) {
         .flatten()
         .map(|(_, s)| s)
     {
-        if let Some(resource) = state["Resource"].as_str() {
-            out.push(resource.to_string());
+        match state["Resource"].as_str() {
+            // The integration invokes the function its Parameters name.
+            Some(cwq_asl::LAMBDA_WAIT_FOR_TOKEN) => out.push(
+                state["Parameters"]["FunctionName"]
+                    .as_str()
+                    .unwrap_or("(no FunctionName)")
+                    .to_string(),
+            ),
+            Some(resource) => out.push(resource.to_string()),
+            None => {}
         }
         for branch in state["Branches"].as_array().into_iter().flatten() {
             collect_resources(branch, out);

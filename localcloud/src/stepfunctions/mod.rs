@@ -4,7 +4,9 @@
 //! execution ARN resumes at the state that did not succeed, with that state's input; states
 //! that succeeded are not run again; `redriveCount`/`redriveDate`/`redriveStatus` say so.
 //! moto has no RedriveExecution, which is why this service is cwq's own
-//! (docs/aws-behaviour.md).
+//! (docs/aws-behaviour.md). Task tokens (`lambda:invoke.waitForTaskToken`) are answered by
+//! SendTaskSuccess and SendTaskFailure; a token whose task ended (timed out, stopped,
+//! answered) is `TaskTimedOut`, one never issued `InvalidToken`.
 //!
 //! `machines` and `executions` serve the API's two halves; `host` is what an execution's
 //! Tasks, waits and branches run on.
@@ -87,6 +89,9 @@ fn no_execution(arn: &str) -> SfnError {
 struct State {
     machines: BTreeMap<String, Machine>,
     executions: BTreeMap<String, Execution>,
+    /// Task tokens issued and not yet answered: where SendTaskSuccess/Failure delivers.
+    tokens: BTreeMap<String, tokio::sync::oneshot::Sender<Result<Value, cwq_asl::TaskError>>>,
+    issued: u64,
 }
 
 /// The service: its state, shared with the tasks that run executions.
@@ -143,6 +148,39 @@ fn push_event(history: &mut Vec<Value>, kind: &str, details: Value) {
 }
 
 impl StepFunctions {
+    fn send_task_success(&self, request: &Value) -> Result<Value, SfnError> {
+        let output = text(request, "output")?;
+        let output: Value = serde_json::from_str(output)
+            .map_err(|e| error("InvalidOutput", format!("Invalid Output: '{e}'")))?;
+        self.answer(text(request, "taskToken")?, Ok(output))
+    }
+
+    fn send_task_failure(&self, request: &Value) -> Result<Value, SfnError> {
+        let failed = cwq_asl::TaskError {
+            error: request["error"].as_str().unwrap_or_default().to_string(),
+            cause: request["cause"].as_str().unwrap_or_default().to_string(),
+        };
+        self.answer(text(request, "taskToken")?, Err(failed))
+    }
+
+    /// Delivers the answer to the task waiting on `token`.
+    fn answer(&self, token: &str, answer: Result<Value, cwq_asl::TaskError>) -> Result<Value, SfnError> {
+        let mut state = lock(&self.state);
+        let Some(waiting) = state.tokens.remove(token) else {
+            return Err(match token.starts_with(host::TOKEN_PREFIX) {
+                true => error("TaskTimedOut", "Task Timed Out: the task of this token is closed"),
+                false => error("InvalidToken", "Invalid Token: not a task token"),
+            });
+        };
+        match waiting.send(answer) {
+            Ok(()) => Ok(json!({})),
+            Err(_) => Err(error(
+                "TaskTimedOut",
+                "Task Timed Out: the task of this token is closed",
+            )),
+        }
+    }
+
     pub fn new(invoker: Arc<dyn Invoker>, region: &str, account: &str) -> Self {
         Self {
             state: Arc::default(),
@@ -181,6 +219,8 @@ impl StepFunctions {
             "StopExecution" => self.stop_execution(&request),
             "GetExecutionHistory" => self.history(&request),
             "RedriveExecution" => self.redrive_execution(&request),
+            "SendTaskSuccess" => self.send_task_success(&request),
+            "SendTaskFailure" => self.send_task_failure(&request),
             other => Err(error(
                 "UnknownOperationException",
                 format!("the local Step Functions does not serve {other}"),

@@ -6,6 +6,7 @@ use super::Item;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, PutRequest, WriteRequest};
 use cwq_domain::budget::BudgetLedger;
 use cwq_domain::lifecycle::AttachmentItem;
+use cwq_pipeline::approval::ApprovalRequest;
 use cwq_pipeline::audit::AuditEntry;
 use cwq_pipeline::PortError;
 use serde::de::DeserializeOwned;
@@ -91,6 +92,13 @@ pub(super) fn attachment_item(item: &AttachmentItem) -> Result<Item, PortError> 
         out.insert("due".into(), n(due));
     }
     Ok(out)
+}
+
+pub(super) fn approval_item(request: &ApprovalRequest) -> Result<Item, PortError> {
+    let mut stored = request.clone();
+    stored.version += 1;
+    let key = key(format!("APPROVAL#{}", request.request_id), "REQUEST");
+    versioned_item(key, "approval", stored.version, &stored)
 }
 
 pub(super) fn ledger_item(ledger: &BudgetLedger) -> Result<Item, PortError> {

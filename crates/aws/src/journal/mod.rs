@@ -11,6 +11,8 @@
 //! | an execution's outcome, written once | `OUTCOME#<execution name>` | `OUTCOME` |
 //! | a finding already seen (id + updatedAt) | `FINDING#<id>` | `SEEN#<updatedAt>` |
 //! | a VPC's attachment, cached for enrich | `VPC#<core network>#<region>#<vpc>` | `ATTACHMENT` |
+//! | an approval request (optimistic `version`) | `APPROVAL#<request>` | `REQUEST` |
+//! | the request an attachment's move last waited on | `ATT#<attachment>` | `AWAITING` |
 //!
 //! Every item carries `kind`, written by cwq alone: what a finding's fields become in a key
 //! can never make an item read as another kind. Documents are stored as JSON in `doc`. The
@@ -31,14 +33,15 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use cwq_domain::budget::BudgetLedger;
 use cwq_domain::lifecycle::AttachmentItem;
+use cwq_pipeline::approval::ApprovalRequest;
 use cwq_pipeline::audit::AuditEntry;
 use cwq_pipeline::events::OutcomeEvent;
 use cwq_pipeline::policy::StoredPolicy;
 use cwq_pipeline::ports::Journal;
 use cwq_pipeline::PortError;
 use items::{
-    attachment_item, audit_request, conditional_put, doc, key, kind_of, ledger_item, read_doc, s, stored,
-    ttl, version_of,
+    approval_item, attachment_item, audit_request, conditional_put, doc, key, kind_of, ledger_item, read_doc,
+    s, stored, ttl, version_of,
 };
 use std::collections::HashMap;
 
@@ -227,6 +230,50 @@ impl Journal for DynamoJournal {
         item.insert("kind".into(), s("snapshots"));
         item.insert("ids".into(), AttributeValue::Ss(ids.to_vec()));
         self.put(item, "snapshots").await
+    }
+
+    async fn approval(&self, request_id: &str) -> Result<Option<ApprovalRequest>, PortError> {
+        let got = self
+            .get(
+                key(format!("APPROVAL#{request_id}"), "REQUEST"),
+                "approval request",
+            )
+            .await?;
+        got.map(|item| read_doc(&item, request_id)).transpose()
+    }
+
+    async fn put_approval(&self, request: &ApprovalRequest) -> Result<ApprovalRequest, PortError> {
+        let item = approval_item(request)?;
+        self.put_versioned(item, request.version, &request.request_id)
+            .await?;
+        let mut stored = request.clone();
+        stored.version += 1;
+        Ok(stored)
+    }
+
+    async fn awaiting(&self, attachment_id: &str) -> Result<Option<String>, PortError> {
+        let got = self
+            .get(
+                key(format!("ATT#{attachment_id}"), "AWAITING"),
+                "approval of an attachment",
+            )
+            .await?;
+        Ok(got.and_then(|item| item.get("request_id").and_then(|v| v.as_s().ok()).cloned()))
+    }
+
+    async fn set_awaiting(&self, attachment_id: &str, request_id: &str) -> Result<(), PortError> {
+        let mut item = key(format!("ATT#{attachment_id}"), "AWAITING");
+        item.insert("kind".into(), s("awaiting"));
+        item.insert("request_id".into(), s(request_id));
+        self.put(item, "approval of an attachment").await
+    }
+
+    async fn approvals(&self) -> Result<Vec<ApprovalRequest>, PortError> {
+        let items = self.scan_kind("approval").await?;
+        items
+            .iter()
+            .map(|item| read_doc(item, "an approval request"))
+            .collect()
     }
 
     async fn cached_attachment(

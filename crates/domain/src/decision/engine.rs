@@ -11,7 +11,7 @@ use super::{Decision, Expiry, NoAction, Outcome, Plan, Situation};
 use crate::cloudwan::{Attachment, CoreNetworkPolicy, EvaluationOptions, Placement};
 use crate::finding::{Finding, ResourceRole, Severity};
 use crate::response_policy::{
-    short_duration, Hold, OverrideAction, Response, ResponsePolicy, ScopeAction, ScopeFacts, ScopeRule,
+    short_duration, Hold, OverrideAction, Response, ResponsePolicy, ScopeAction, ScopeFacts, ScopeRule, Tier,
 };
 use std::collections::BTreeMap;
 
@@ -139,6 +139,18 @@ fn contain(
         let why = format!("dry run (scope rule {:?}): would {plan_text}", rule.name);
         return Err((NoAction::DryRun, why));
     }
+    // Only a move asks a person: a demand that changes no segment is added at once.
+    let (tier, tier_from) = match moves {
+        true => policy.tier_for(scope, policy.band_for(s.finding.severity)),
+        false => (Tier::Auto, "the attachment stays where it is held".into()),
+    };
+    if tier == Tier::Notify {
+        let why = format!("notify only (tier notify from {tier_from}): would {plan_text}");
+        return Err((NoAction::NotifyOnly, why));
+    }
+    if tier == Tier::Approve {
+        fired.push(format!("tier approve ({tier_from})"));
+    }
     let reason = format!(
         "{} {}: {plan_text}",
         s.finding.finding_type,
@@ -152,6 +164,8 @@ fn contain(
         new_episode,
         moves,
         placement,
+        tier,
+        tier_from,
     };
     Ok((plan, reason))
 }

@@ -9,7 +9,7 @@ pub use engine::decide;
 
 use crate::cloudwan::{Attachment, Placement};
 use crate::finding::{Finding, FindingError};
-use crate::response_policy::Hold;
+use crate::response_policy::{Hold, Tier};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -115,6 +115,9 @@ pub struct Plan {
     /// demand that is not joins the quarantine in effect, and holds when the stricter one ends.
     pub moves: bool,
     pub placement: Placement,
+    /// Whether cwq moves now or asks first, and what in the policy said so.
+    pub tier: Tier,
+    pub tier_from: String,
 }
 
 /// Why nothing is changed. The names are stable: the journal and the CLI use them.
@@ -133,6 +136,14 @@ pub enum NoAction {
     PolicyViolation,
     BudgetExceeded,
     DryRun,
+    /// The tier is `notify`: recorded and published, nothing changed.
+    NotifyOnly,
+    /// The move waits for a person's approval (`cwq approve`).
+    AwaitingApproval,
+    /// A person denied the move (`cwq deny`).
+    Denied,
+    /// Nobody answered in time, and the policy leaves the attachment where it is.
+    ApprovalTimedOut,
 }
 
 impl fmt::Display for NoAction {

@@ -49,6 +49,10 @@ pub struct Finding {
     /// `i-99999999`, `GeneratedFinding…` placeholders or a `[SAMPLE]` title.
     pub sample: bool,
     pub archived: bool,
+    /// The finding's ARN (`arn:aws:guardduty:…:detector/…/finding/…`), which is its id in
+    /// Security Hub; None when the event carries none that looks like one.
+    #[serde(default)]
+    pub arn: Option<String>,
 }
 
 impl Finding {

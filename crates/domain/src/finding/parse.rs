@@ -100,7 +100,15 @@ fn finding_from_detail(detail: Value, envelope: &Envelope) -> Result<Finding, Fi
         title: raw.title,
         sample,
         archived,
+        arn: raw.arn.filter(|a| is_finding_arn(a)),
     })
+}
+
+/// `arn:<partition>:guardduty:<region>:<account>:detector/<id>/finding/<id>`.
+fn is_finding_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(parts.as_slice(), ["arn", _, "guardduty", region, account, path]
+        if !region.is_empty() && account.len() == 12 && path.starts_with("detector/") && path.contains("/finding/"))
 }
 
 fn checked_id(id: Option<String>) -> Result<String, FindingError> {

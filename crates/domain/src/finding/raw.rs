@@ -52,6 +52,7 @@ pub(super) struct Envelope {
 #[serde(rename_all = "camelCase")]
 pub(super) struct RawFinding {
     pub(super) id: Option<String>,
+    pub(super) arn: Option<String>,
     #[serde(rename = "type")]
     pub(super) finding_type: Option<String>,
     pub(super) severity: Option<f64>,

@@ -71,6 +71,9 @@ pub struct Demand {
     pub since: OffsetDateTime,
     #[serde(default)]
     pub execution_arn: Option<String>,
+    /// The finding's ARN: its id in Security Hub, where a release is noted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding_arn: Option<String>,
 }
 
 /// A demand named precisely: a release removes only what it names, so that a late or

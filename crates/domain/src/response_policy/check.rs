@@ -3,11 +3,13 @@
 //! that one run reports everything to fix. The rules are documented in docs/policy.md.
 
 use super::problems::Problems;
-use super::raw::{RawBand, RawBudget, RawFindings, RawOverride, RawPolicy, RawProtected, RawTags};
+use super::raw::{
+    RawApprovals, RawBand, RawBudget, RawFindings, RawOverride, RawPolicy, RawProtected, RawTags,
+};
 use super::scope::check_scopes;
 use super::{
-    Band, Budget, FindingFilter, Hold, Override, OverrideAction, Protected, Response, ResponsePolicy,
-    TagMode, Tagging,
+    Approvals, Band, Budget, FindingFilter, Hold, Override, OverrideAction, Protected, Response,
+    ResponsePolicy, TagMode, Tagging,
 };
 use crate::finding::{is_aws_id, Severity};
 use crate::glob::TypeGlob;
@@ -38,6 +40,7 @@ impl RawPolicy {
             protected: check_protected(self.protected, problems),
             budget: self.budget.and_then(|b| check_budget(b, problems)),
             unknown_segment: self.core_network.unknown_segment,
+            approvals: check_approvals(self.approvals, problems),
         }
     }
 }
@@ -91,6 +94,7 @@ fn check_bands(raw: Vec<RawBand>, ladder: &[String], problems: &mut Problems) ->
             from: raw.from,
             to: raw.to,
             response,
+            tier: raw.tier,
         });
     }
     bands.sort_by(|a, b| a.from.total_cmp(&b.from));
@@ -311,6 +315,25 @@ fn is_attachment_id(text: &str) -> bool {
     text.strip_prefix("attachment-").is_some_and(|hex| {
         (8..=17).contains(&hex.len()) && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     })
+}
+
+fn check_approvals(raw: RawApprovals, problems: &mut Problems) -> Approvals {
+    let default = Approvals::default();
+    let timeout = raw.timeout.and_then(|text| {
+        positive_duration(
+            &text,
+            "approvals.timeout".into(),
+            "a request must wait a while",
+            "",
+            problems,
+        )
+    });
+    Approvals {
+        default_tier: raw.default_tier.unwrap_or(default.default_tier),
+        timeout: timeout.unwrap_or(default.timeout),
+        on_timeout: raw.on_timeout.unwrap_or(default.on_timeout),
+        two_person_release: raw.two_person_release,
+    }
 }
 
 fn check_budget(raw: RawBudget, problems: &mut Problems) -> Option<Budget> {

@@ -38,6 +38,65 @@ pub struct ResponsePolicy {
     pub protected: Protected,
     pub budget: Option<Budget>,
     pub unknown_segment: UnknownSegment,
+    pub approvals: Approvals,
+}
+
+/// Who says yes to a move: cwq at once, a person first, or nobody (record and publish only).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// Contain now.
+    Auto,
+    /// Ask, and contain once a person approves (or as `approvals.on_timeout` says).
+    #[default]
+    Approve,
+    /// Record and publish what would be done; change nothing.
+    Notify,
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::Approve => "approve",
+            Self::Notify => "notify",
+        })
+    }
+}
+
+/// `[approvals]`: the tier of a move nobody classified, and how a wait for a person ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Approvals {
+    /// The tier where neither the matching scope rule nor the band names one: unclassified
+    /// means production, so `approve` unless the policy says otherwise.
+    pub default_tier: Tier,
+    /// How long a request waits for an answer.
+    pub timeout: Duration,
+    pub on_timeout: OnTimeout,
+    /// A manual-release quarantine is released only when a second principal approves the
+    /// release the first one asked for.
+    pub two_person_release: bool,
+}
+
+impl Default for Approvals {
+    fn default() -> Self {
+        Self {
+            default_tier: Tier::Approve,
+            timeout: Duration::from_secs(3600),
+            on_timeout: OnTimeout::Leave,
+            two_person_release: false,
+        }
+    }
+}
+
+/// What an unanswered request comes to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnTimeout {
+    Contain,
+    /// Change nothing (the request is journaled as timed out).
+    #[default]
+    Leave,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +163,8 @@ pub struct Band {
     /// Exclusive, except that a band ending at 10.0 includes 10.0.
     pub to: f64,
     pub response: Option<Response>,
+    /// None: the scope rule's tier, else `approvals.default_tier`.
+    pub tier: Option<Tier>,
 }
 
 impl Band {
@@ -218,6 +279,28 @@ impl ResponsePolicy {
     /// looked up in AWS Organizations before deciding.
     pub fn names_organizational_units(&self) -> bool {
         self.scopes.iter().any(|r| !r.organizational_units.is_empty())
+    }
+
+    /// The tier of a move the band (and the scope rule, when one matched) calls for, and what
+    /// set it: the rule's tier, else the band's, else `approvals.default_tier`.
+    pub fn tier_for(&self, scope: Option<&ScopeRule>, band: Option<&Band>) -> (Tier, String) {
+        if let Some((rule, tier)) = scope.and_then(|r| Some((r, r.tier?))) {
+            return (tier, format!("scope rule {:?}", rule.name));
+        }
+        if let Some((band, tier)) = band.and_then(|b| Some((b, b.tier?))) {
+            return (tier, format!("band {}", band.name));
+        }
+        (
+            self.approvals.default_tier,
+            "approvals.default_tier (an unclassified scope)".into(),
+        )
+    }
+
+    /// Whether any move may wait for a person (a tier `approve` anywhere).
+    pub fn may_ask(&self) -> bool {
+        self.approvals.default_tier == Tier::Approve
+            || self.bands.iter().any(|b| b.tier == Some(Tier::Approve))
+            || self.scopes.iter().any(|r| r.tier == Some(Tier::Approve))
     }
 
     /// The position of `segment` on the ladder (higher is stricter); None when not on it.

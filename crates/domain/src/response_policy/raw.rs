@@ -2,7 +2,7 @@
 //! (`deny_unknown_fields`), nothing checked yet beyond types; `check` judges the values.
 
 use super::scope::RawScope;
-use super::TagMode;
+use super::{OnTimeout, TagMode, Tier};
 use crate::cloudwan::UnknownSegment;
 use crate::finding::ResourceRole;
 use serde::Deserialize;
@@ -26,6 +26,18 @@ pub(super) struct RawPolicy {
     pub(super) budget: Option<RawBudget>,
     #[serde(default)]
     pub(super) core_network: RawCoreNetwork,
+    #[serde(default)]
+    pub(super) approvals: RawApprovals,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawApprovals {
+    pub(super) default_tier: Option<Tier>,
+    pub(super) timeout: Option<String>,
+    pub(super) on_timeout: Option<OnTimeout>,
+    #[serde(default)]
+    pub(super) two_person_release: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -56,6 +68,7 @@ pub(super) struct RawBand {
     pub(super) segment: Option<String>,
     pub(super) duration: Option<String>,
     pub(super) release: Option<String>,
+    pub(super) tier: Option<Tier>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -6,7 +6,7 @@
 
 use super::check::{check_patterns, check_response};
 use super::problems::Problems;
-use super::Response;
+use super::{Response, Tier};
 use crate::finding::{is_aws_id, ResourceKind, SeverityBand};
 use crate::glob::TypeGlob;
 use serde::Deserialize;
@@ -27,6 +27,9 @@ pub struct ScopeRule {
     pub kinds: Vec<ResourceKind>,
     pub bands: Vec<SeverityBand>,
     pub action: ScopeAction,
+    /// Who says yes to the moves this rule contains (None: the band's tier, else
+    /// `approvals.default_tier`).
+    pub tier: Option<Tier>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -171,6 +174,7 @@ pub(super) struct RawScope {
     #[serde(default)]
     bands: Vec<String>,
     action: RawScopeAction,
+    tier: Option<Tier>,
     segment: Option<String>,
     duration: Option<String>,
     release: Option<String>,
@@ -254,10 +258,11 @@ fn check_scope(at: &str, raw: RawScope, ladder: &[String], problems: &mut Proble
             problems,
         )),
         other => {
-            if raw.segment.is_some() || raw.duration.is_some() || raw.release.is_some() {
+            if raw.segment.is_some() || raw.duration.is_some() || raw.release.is_some() || raw.tier.is_some()
+            {
                 problems.add(
                     at,
-                    "only `action = \"contain\"` takes a segment, duration or release",
+                    "only `action = \"contain\"` takes a segment, duration, release or tier",
                 );
             }
             if other == RawScopeAction::DryRun {
@@ -278,6 +283,7 @@ fn check_scope(at: &str, raw: RawScope, ladder: &[String], problems: &mut Proble
         kinds,
         bands,
         action,
+        tier: raw.tier,
     }
 }
 

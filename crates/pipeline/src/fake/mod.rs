@@ -20,6 +20,7 @@ pub fn ports(world: &Arc<World>, clock: Arc<dyn Clock>, settings: Settings) -> P
         organizations: world.clone(),
         events: world.clone(),
         executions: world.clone(),
+        security_hub: world.clone(),
         clock,
         settings: Arc::new(settings),
     }

@@ -4,14 +4,15 @@
 //! and the executions started. Every call passes through a [`Chaos`] first, which is where a
 //! scheduler yields and where faults and crashes are injected.
 
+use crate::approval::ApprovalRequest;
 use crate::audit::AuditEntry;
 use crate::contract::ReleaseRequest;
 use crate::error::PortError;
 use crate::events::OutcomeEvent;
 use crate::policy::StoredPolicy;
 use crate::ports::{
-    Clock, CloudWan, Events, Executions, Journal, LiveAttachment, Organizations, SnapshotRequest, Started,
-    Tags, Workloads,
+    Clock, CloudWan, Events, Executions, Journal, LiveAttachment, Organizations, SecurityHub,
+    SnapshotRequest, Started, Tags, Workloads,
 };
 use async_trait::async_trait;
 use cwq_domain::budget::BudgetLedger;
@@ -116,6 +117,13 @@ pub struct WorldState {
     pub outcomes: BTreeMap<String, OutcomeEvent>,
     pub snapshot_sets: BTreeMap<String, Vec<String>>,
     pub cache: BTreeMap<String, String>,
+    pub approvals: BTreeMap<String, ApprovalRequest>,
+    /// BatchUpdateFindings, per finding: (region, finding ARN, note, workflow status).
+    pub security_hub_notes: Vec<(String, String, String, Option<String>)>,
+    /// SendTaskSuccess calls: (token, output).
+    pub answered_tasks: Vec<(String, String)>,
+    /// An attachment → the approval request its move last waited on.
+    pub awaiting: BTreeMap<String, String>,
     /// An account → its parents in AWS Organizations, its OU first.
     pub ous: BTreeMap<String, Vec<String>>,
     /// A workload (instance, interface, ECS task ARN, EKS cluster name) → (account, region, VPCs).

@@ -49,6 +49,9 @@ pub async fn enrich(p: &Ports, input: EnrichInput) -> Result<Incident, StepError
         unresolved,
         action: Action::Undecided,
         reconcile: None,
+        asking: false,
+        ask: None,
+        approval: None,
     })
 }
 

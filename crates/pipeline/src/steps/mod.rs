@@ -3,14 +3,17 @@
 //! the same place, which makes Step Functions' retries, redrive and a new execution with the
 //! same input all safe.
 
+mod ask;
 mod decide;
 mod enrich;
+mod feedback;
 mod outcome;
 mod reconcile;
 mod release;
 mod snapshot;
 mod sweep;
 
+pub use ask::{ask, AskInput, Asked};
 pub use decide::decide;
 pub use enrich::{enrich, incident_id, is_vpc_arn, EnrichInput};
 pub use outcome::{outcome, OutcomeInput};
@@ -82,6 +85,8 @@ impl Step {
         let name = self.name();
         match self {
             Self::Enrich => output(enrich(ports, parse(input, name)?).await?),
+            // The same function asks, when the waiting Task passes a token.
+            Self::Decide if input.get("token").is_some() => output(ask(ports, parse(input, name)?).await?),
             Self::Decide => output(decide(ports, parse(input, name)?).await?),
             Self::Reconcile => output(reconcile(ports, parse(input, name)?).await?),
             Self::Snapshot => output(snapshot(ports, parse(input, name)?).await?),
@@ -122,6 +127,12 @@ impl Subject for Incident {
                 .collect(),
             execution: Some(&self.execution_arn),
         }
+    }
+}
+
+impl Subject for AskInput {
+    fn about(&self) -> About<'_> {
+        self.ask.about()
     }
 }
 

@@ -3,6 +3,7 @@
 //! once) and published after, again on every retry with the same id, so a retry after the
 //! journal write loses nothing and consumers de-duplicate.
 
+use super::feedback;
 use crate::audit::{AuditEntry, AuditEvent};
 use crate::contract::{
     CaughtError, Incident, LegProgress, LegState, OutcomeSummary, ReconcileProgress, ReleaseReason,
@@ -28,17 +29,23 @@ pub async fn outcome(p: &Ports, input: OutcomeInput) -> Result<OutcomeSummary, S
     let data = &input.data;
     let error: Option<CaughtError> = field(data, "error")?;
     let cause = error.as_ref().map(|e| e.error.clone());
+    let mut release = None;
+    let mut incident = None;
     let (event, failure) = if data.get("request").is_some() {
         let state: ReleaseState = parse(data, "the release's data")?;
-        release_outcome(p, &state, error, now).await?
+        let ended = release_outcome(p, &state, error, now).await?;
+        release = Some(state);
+        ended
     } else if data.get("incident_id").is_some() {
-        let incident: Incident = parse(data, "the incident")?;
+        let quarantine: Incident = parse(data, "the incident")?;
         // The Parallel's results: the containment branch's data, then the forensics branch's.
         let contained: Option<ReconcileProgress> = match data.get("results") {
             Some(results) => field(&results[0], "reconcile")?,
             None => None,
         };
-        quarantine_outcome(&incident, contained, error, now)
+        let ended = quarantine_outcome(&quarantine, contained, error, now);
+        incident = Some(quarantine);
+        ended
     } else if data.get("attachment_id").is_some() {
         // The release failed before it changed anything.
         let request: ReleaseRequest = parse(data, "the release request")?;
@@ -48,6 +55,12 @@ pub async fn outcome(p: &Ports, input: OutcomeInput) -> Result<OutcomeSummary, S
     };
     let stored = p.journal.record_outcome(&event).await?;
     p.events.publish(&stored).await?;
+    let note = match (&incident, &release) {
+        (Some(incident), _) => feedback::on_containment(incident, &stored),
+        (_, Some(release)) => feedback::on_release(release, &stored),
+        _ => None,
+    };
+    feedback::write(p, note).await;
     if let Some(incident_id) = &stored.incident_id {
         let entry = AuditEntry {
             incident_id: incident_id.clone(),
@@ -150,6 +163,7 @@ fn quarantine_outcome(
         legs,
         reason,
         time_to_contain_seconds: time_to_contain,
+        commands: Vec::new(),
     };
     (event, failure)
 }
@@ -327,6 +341,7 @@ async fn release_outcome(
         legs: vec![released_leg(state, item.as_ref(), kind, segment)],
         reason,
         time_to_contain_seconds: None,
+        commands: Vec::new(),
     };
     Ok((event, failure))
 }
@@ -415,5 +430,6 @@ fn refused(
             .collect(),
         reason,
         time_to_contain_seconds: None,
+        commands: Vec::new(),
     }
 }

@@ -160,6 +160,7 @@ async fn failed(p: &Ports, incident: &Incident, what: &str, why: String) -> Resu
         legs: Vec::new(),
         reason: format!("no snapshot of {what}: {why}"),
         time_to_contain_seconds: None,
+        commands: Vec::new(),
     };
     p.events.publish(&event).await?;
     tracing::warn!(outcome = "ForensicsFailed", instance = %what, reason = %why, "forensics failed");

@@ -354,6 +354,7 @@ async fn publish(
         }],
         reason,
         time_to_contain_seconds: None,
+        commands: Vec::new(),
     };
     p.events.publish(&event).await?;
     // Read by the stack's metric filters and the stuck alarm.

@@ -201,6 +201,57 @@ impl Journal for World {
         self.leave(call);
         Ok(())
     }
+
+    async fn approval(&self, request_id: &str) -> Result<Option<ApprovalRequest>, PortError> {
+        let call = self.enter("journal", "GetItem", false).await?;
+        let found = self.state().approvals.get(request_id).cloned();
+        self.leave(call);
+        Ok(found)
+    }
+
+    async fn put_approval(&self, request: &ApprovalRequest) -> Result<ApprovalRequest, PortError> {
+        let call = self.enter("journal", "PutItem", true).await?;
+        let stored = {
+            let mut s = self.state();
+            let current = s.approvals.get(&request.request_id).map_or(0, |r| r.version);
+            if current != request.version {
+                return Err(PortError::Conflict(format!(
+                    "approval {} is at version {current}, not {}",
+                    request.request_id, request.version
+                )));
+            }
+            let mut stored = request.clone();
+            stored.version += 1;
+            s.approvals.insert(stored.request_id.clone(), stored.clone());
+            stored
+        };
+        self.leave(call);
+        Ok(stored)
+    }
+
+    async fn awaiting(&self, attachment_id: &str) -> Result<Option<String>, PortError> {
+        let call = self.enter("journal", "GetItem", false).await?;
+        let found = self.state().awaiting.get(attachment_id).cloned();
+        self.leave(call);
+        Ok(found)
+    }
+
+    async fn set_awaiting(&self, attachment_id: &str, request_id: &str) -> Result<(), PortError> {
+        let call = self.enter("journal", "PutItem", true).await?;
+        let mut s = self.state();
+        s.awaiting
+            .insert(attachment_id.to_string(), request_id.to_string());
+        drop(s);
+        self.leave(call);
+        Ok(())
+    }
+
+    async fn approvals(&self) -> Result<Vec<ApprovalRequest>, PortError> {
+        let call = self.enter("journal", "Scan", false).await?;
+        let all = self.state().approvals.values().cloned().collect();
+        self.leave(call);
+        Ok(all)
+    }
 }
 
 impl WorldState {

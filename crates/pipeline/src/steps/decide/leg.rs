@@ -2,6 +2,7 @@
 //! attachment's item with this incident's demand added (not written yet: the plan's budget
 //! is weighed first).
 
+use crate::approval::{Answer, AskedLeg};
 use crate::audit::AuditEvent;
 use crate::contract::{Incident, Leg, LegDecision, Verdict};
 use crate::error::StepError;
@@ -12,6 +13,7 @@ use cwq_domain::decision::{
     decide as engine, ActiveQuarantine, BudgetUsage, Decision, NoAction, Outcome, Plan, Situation,
 };
 use cwq_domain::lifecycle::{AttachmentItem, AttachmentRef, Change, Demand, Required};
+use cwq_domain::response_policy::{short_duration, OnTimeout, ResponsePolicy, Tier};
 use time::OffsetDateTime;
 
 /// What became of one leg before the plan is admitted.
@@ -22,6 +24,8 @@ pub(super) enum Judged {
     Contain(Box<Containment>),
     /// A dry run that would open a quarantine: the budget says whether it would be admitted.
     DryRunNew(LegDecision, AttachmentRef),
+    /// The move waits for a person (tier `approve`); nothing is written.
+    Ask(LegDecision, AskedLeg),
 }
 
 pub(super) struct Containment {
@@ -37,7 +41,7 @@ impl Judged {
         match self {
             Self::Contain(c) => c.opens,
             Self::DryRunNew(..) => true,
-            Self::Done(_) => false,
+            Self::Done(_) | Self::Ask(..) => false,
         }
     }
 
@@ -46,7 +50,7 @@ impl Judged {
         let attachment = match self {
             Self::Contain(c) => c.item.attachment.clone(),
             Self::DryRunNew(_, attachment) => attachment.clone(),
-            Self::Done(_) => return None,
+            Self::Done(_) | Self::Ask(..) => return None,
         };
         Some(Move {
             at: now,
@@ -64,6 +68,7 @@ pub(super) async fn judge(
     attachment: &AttachmentRef,
     core: &CoreNetworkPolicy,
     now: OffsetDateTime,
+    answer: Option<&Answer>,
 ) -> Result<Judged, StepError> {
     let policy = &p.settings.policy;
     let item = p
@@ -87,13 +92,7 @@ pub(super) async fn judge(
         &attachment.vpc_id,
         tags.clone(),
     );
-    let held = match (item.open_episode(), item.required(policy)) {
-        (Some(_), Required::Segment { segment, until }) => Some(ActiveQuarantine {
-            segment,
-            expiry: until,
-        }),
-        _ => None,
-    };
+    let held = held_now(&item, policy);
     let account_ous = ous_of(p, &attachment.owner_account).await?;
     let situation = Situation {
         finding: &incident.finding,
@@ -115,13 +114,16 @@ pub(super) async fn judge(
         // Never propose a change cwq may not see through: withdrawing a proposal with
         // RejectAttachment may detach the VPC (docs/aws-behaviour.md).
         Outcome::Quarantine(plan) if needs_acceptance(&plan) && !p.settings.accept_pending_tags => {
-            let why = format!(
-                "the core network policy requires acceptance for a move into {}, and this deployment does not accept tag changes (AcceptPendingTags=false); nothing was changed",
-                plan.target_segment
-            );
-            Judged::Done(no_action(NoAction::PolicyViolation, why))
+            Judged::Done(unaccepted(&plan))
+        }
+        Outcome::Quarantine(plan) if plan.tier == Tier::Approve && answer.is_none() => {
+            Judged::Ask(awaiting(&plan, &reason), asked(leg, attachment, &plan))
         }
         Outcome::Quarantine(plan) => {
+            let reason = match answered(policy, answer, &plan, reason) {
+                Ok(reason) => reason,
+                Err(refused) => return Ok(Judged::Done(refused)),
+            };
             let at = Change {
                 execution: &incident.execution_arn,
                 now,
@@ -138,12 +140,87 @@ pub(super) async fn judge(
     })
 }
 
+/// The quarantine in effect on the attachment, if an episode is open.
+fn held_now(item: &AttachmentItem, policy: &ResponsePolicy) -> Option<ActiveQuarantine> {
+    match (item.open_episode(), item.required(policy)) {
+        (Some(_), Required::Segment { segment, until }) => Some(ActiveQuarantine {
+            segment,
+            expiry: until,
+        }),
+        _ => None,
+    }
+}
+
+/// A move that needs the core network owner's acceptance where this deployment accepts none.
+fn unaccepted(plan: &Plan) -> LegDecision {
+    let why = format!(
+        "the core network policy requires acceptance for a move into {}, and this deployment does not accept tag changes (AcceptPendingTags=false); nothing was changed",
+        plan.target_segment
+    );
+    no_action(NoAction::PolicyViolation, why)
+}
+
 /// Where the account sits in AWS Organizations, when a scope rule matches by OU (the adapter
 /// keeps the answer a while); nothing otherwise.
 async fn ous_of(p: &Ports, account: &str) -> Result<Vec<String>, StepError> {
     match p.settings.policy.names_organizational_units() {
         true => Ok(p.organizations.ancestry(account).await?),
         false => Ok(Vec::new()),
+    }
+}
+
+/// A move the tier `approve` held, once answered: contained (the reason says who approved, or
+/// that the timeout contains), or refused (denied, or timed out where the policy leaves it).
+/// Any other move passes as it is.
+fn answered(
+    policy: &ResponsePolicy,
+    answer: Option<&Answer>,
+    plan: &Plan,
+    reason: String,
+) -> Result<String, LegDecision> {
+    let waited = short_duration(policy.approvals.timeout);
+    match answer.filter(|_| plan.tier == Tier::Approve) {
+        None => Ok(reason),
+        Some(Answer::Approved { by }) => Ok(format!("{reason} (approved by {by})")),
+        Some(Answer::TimedOut) if policy.approvals.on_timeout == OnTimeout::Contain => Ok(format!(
+            "{reason} (nobody answered within {waited}, and approvals.on_timeout contains)"
+        )),
+        Some(Answer::TimedOut) => Err(no_action(
+            NoAction::ApprovalTimedOut,
+            format!(
+                "nobody answered within {waited}, and approvals.on_timeout leaves the attachment where it is (it would move to {})",
+                plan.target_segment
+            ),
+        )),
+        Some(Answer::Denied(denial)) => Err(no_action(
+            NoAction::Denied,
+            format!("denied by {}: {}", denial.by, denial.reason),
+        )),
+    }
+}
+
+/// A move that waits for a person: what it would be, and why it is asked.
+fn awaiting(plan: &Plan, reason: &str) -> LegDecision {
+    LegDecision {
+        verdict: Verdict::NoAction(NoAction::AwaitingApproval),
+        reason: format!(
+            "{reason}; awaiting approval (tier approve from {})",
+            plan.tier_from
+        ),
+        segment: Some(plan.target_segment.clone()),
+        until: Some(plan.expiry),
+        new_episode: false,
+    }
+}
+
+fn asked(leg: &Leg, attachment: &AttachmentRef, plan: &Plan) -> AskedLeg {
+    AskedLeg {
+        vpc_id: leg.vpc_id.clone(),
+        attachment_id: attachment.attachment_id.clone(),
+        account: leg.account.clone(),
+        region: leg.region.clone(),
+        segment: Some(plan.target_segment.clone()),
+        until: Some(plan.expiry),
     }
 }
 
@@ -200,6 +277,7 @@ fn with_demand(
         severity: finding.severity.to_string(),
         since: at.now,
         execution_arn: Some(incident.execution_arn.clone()),
+        finding_arn: finding.arn.clone(),
     };
     let original = item.original_for_new_episode(tags);
     let opens = item.add_demand(demand, original.clone(), leg.segment_before.clone(), at);

@@ -7,8 +7,10 @@
 
 mod leg;
 
+use super::ask::{settle_waiting, timed_out};
+use crate::approval::{Answer, AskedLeg};
 use crate::audit::{AuditEntry, AuditEvent};
-use crate::contract::{Action, Incident, Leg, LegDecision, LegProgress, ReconcileProgress, Verdict};
+use crate::contract::{Action, Ask, Incident, Leg, LegDecision, LegProgress, ReconcileProgress, Verdict};
 use crate::error::StepError;
 use crate::ports::Ports;
 use cwq_domain::budget::{BudgetLedger, Move};
@@ -23,16 +25,9 @@ const MAX_ITEMS_ADMITTED_AT_ONCE: usize = 99;
 
 pub async fn decide(p: &Ports, mut incident: Incident) -> Result<Incident, StepError> {
     let now = p.now();
-    let finding = &incident.finding;
-    let first = p
-        .journal
-        .first_sighting(
-            &finding.id,
-            finding.updated_at.as_deref().unwrap_or("none"),
-            &incident.incident_id,
-        )
-        .await?;
-    let mut audit = vec![finding_received(&incident, first, now)];
+    // Decided again once a person answered (or the wait timed out): the finding was received.
+    let answer = incident.approval.as_ref().and_then(Answer::read);
+    let mut audit = received(p, &incident, answer.as_ref(), now).await?;
 
     let core = match incident.legs.iter().any(|l| l.attachment.is_some()) {
         true => Some(p.cloud_wan.live_policy(&p.settings.core_network_id).await?),
@@ -41,11 +36,18 @@ pub async fn decide(p: &Ports, mut incident: Incident) -> Result<Incident, StepE
     let mut judged = Vec::with_capacity(incident.legs.len());
     for leg in &incident.legs {
         judged.push(match (&leg.attachment, &core) {
-            (Some(attachment), Some(core)) => judge(p, &incident, leg, attachment, core, now).await?,
+            (Some(attachment), Some(core)) => {
+                judge(p, &incident, leg, attachment, core, now, answer.as_ref()).await?
+            }
             _ => Judged::Done(not_attached(p, leg)),
         });
     }
+    let ask = what_to_ask(p, &judged);
     let decided = admit_and_write(p, &incident, judged, now).await?;
+    incident.asking = ask.is_some();
+    if ask.is_some() {
+        incident.ask = ask;
+    }
 
     let policy_version = &p.settings.policy_version;
     for (leg, (decision, added)) in incident.legs.iter_mut().zip(decided) {
@@ -61,11 +63,72 @@ pub async fn decide(p: &Ports, mut incident: Incident) -> Result<Incident, StepE
         log_decision(&leg.vpc_id, &decision, policy_version);
         leg.decision = Some(decision);
     }
+    if answer.is_none() && p.settings.policy.may_ask() {
+        audit.extend(settle_what_waited(p, &incident, now).await?);
+    }
     p.journal.record(&audit).await?;
 
     let deadline = now + time::Duration::seconds(p.settings.reconcile_timeout_seconds.into());
     plan_reconcile(&mut incident, deadline);
     Ok(incident)
+}
+
+/// What the journal says first: the finding received (the first time it is decided), or the
+/// request timed out (when that is the answer).
+async fn received(
+    p: &Ports,
+    incident: &Incident,
+    answer: Option<&Answer>,
+    now: OffsetDateTime,
+) -> Result<Vec<AuditEntry>, StepError> {
+    let finding = &incident.finding;
+    match answer {
+        None => {
+            let updated = finding.updated_at.as_deref().unwrap_or("none");
+            let first = p
+                .journal
+                .first_sighting(&finding.id, updated, &incident.incident_id)
+                .await?;
+            Ok(vec![finding_received(incident, first, now)])
+        }
+        Some(Answer::TimedOut) => timed_out(p, incident, now).await,
+        Some(_) => Ok(Vec::new()),
+    }
+}
+
+/// The moves the tier `approve` holds, and why each is asked; None when none is.
+fn what_to_ask(p: &Ports, judged: &[Judged]) -> Option<Ask> {
+    let (reasons, legs): (Vec<String>, Vec<AskedLeg>) = judged
+        .iter()
+        .filter_map(|j| match j {
+            Judged::Ask(decision, leg) => Some((decision.reason.clone(), leg.clone())),
+            _ => None,
+        })
+        .unzip();
+    (!legs.is_empty()).then(|| Ask {
+        legs,
+        reason: reasons.join("; "),
+        timeout_seconds: p.settings.policy.approvals.timeout.as_secs(),
+    })
+}
+
+/// A finding contained at once (tier auto) settles the requests that wait for the same moves.
+async fn settle_what_waited(
+    p: &Ports,
+    incident: &Incident,
+    now: OffsetDateTime,
+) -> Result<Vec<AuditEntry>, StepError> {
+    let mut settled = Vec::new();
+    for leg in &incident.legs {
+        let contained = leg
+            .decision
+            .as_ref()
+            .is_some_and(|d| d.verdict == Verdict::Contain);
+        if let (true, Some(attachment)) = (contained, &leg.attachment) {
+            settled.extend(settle_waiting(p, &attachment.attachment_id, incident, now).await?);
+        }
+    }
+    Ok(settled)
 }
 
 /// The budget for the whole plan, then the writes: each leg's decision, and the demand added.
@@ -135,7 +198,9 @@ async fn write(
     let mut decided = Vec::with_capacity(judged.len());
     for leg in judged {
         match leg {
-            Judged::Done(decision) | Judged::DryRunNew(decision, _) => decided.push((decision, None)),
+            Judged::Done(decision) | Judged::DryRunNew(decision, _) | Judged::Ask(decision, _) => {
+                decided.push((decision, None))
+            }
             Judged::Contain(c) => {
                 if c.opens && ledger.is_some() {
                     admitted.push(c.item);
@@ -220,7 +285,12 @@ fn plan_reconcile(incident: &mut Incident, deadline: OffsetDateTime) {
     });
 }
 
-fn entry(incident_id: &str, execution_arn: &str, at: OffsetDateTime, event: AuditEvent) -> AuditEntry {
+pub(super) fn entry(
+    incident_id: &str,
+    execution_arn: &str,
+    at: OffsetDateTime,
+    event: AuditEvent,
+) -> AuditEntry {
     AuditEntry {
         incident_id: incident_id.to_string(),
         at,
