@@ -2,8 +2,9 @@
 //! (`scripts/bench` builds them and runs this). Figures, never assertions: the machine is shared.
 //!
 //! Prints a markdown section per measurement: cold start and memory per function beside a
-//! Python 3 + boto3 baseline in the seed sample's shape (benches/seed-baseline), warm latency and
-//! CPU per incident, time to contain against its sequential-call limit, API calls per incident
+//! Python 3 + boto3 baseline in the seed sample's shape (benches/seed-baseline), the time to the
+//! first containing call beside the seed's, warm latency and CPU per incident, time to contain
+//! against its sequential-call limit, API calls per incident
 //! and enrichment's growth with the core network, a storm of findings, and cost per incident.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -12,8 +13,10 @@ mod cold;
 mod common;
 mod contain;
 mod cost;
+mod first;
 mod growth;
 mod storm;
+mod waiting;
 mod warm;
 
 use common::{finding, policy_variant, Cloud, Spoke, OVERLAY_CORE, OWNER, REGION, WORKLOAD};
@@ -130,14 +133,19 @@ async fn main() {
         Arc::new(Cloud::start("bench", OVERLAY_CORE, Some(&policy), &["VerifyIntervalSeconds=1"]).await);
     cloud.cloud_wan(|s| s.transition_delay_ms = 0).await;
 
-    // `cargo bench --bench pipeline -- storm` runs the sections named (cold, warm, contain,
-    // storm, growth, cost); scripts/bench runs them all. Every section but the storm needs the
-    // first incident's figures, so cold starts always run.
+    // `cargo bench --bench pipeline -- storm` runs the sections named (cold, first, warm,
+    // contain, storm, growth, cost, waiting); scripts/bench runs them all. Every section but
+    // the storm and the waiting needs the first incident's figures, so cold starts run then.
     let only: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
     let wanted = |section: &str| only.is_empty() || only.iter().any(|o| o == section);
+    // Five minutes of Cloud WAN moves on a cloud of its own, while the other sections run.
+    let waiting = match wanted("waiting") {
+        true => Some(waiting::start().await),
+        false => None,
+    };
     let needs_incident = ["cold", "warm", "contain", "growth", "cost"]
         .into_iter()
         .any(wanted);
@@ -146,6 +154,10 @@ async fn main() {
     } else {
         None
     };
+    // Before the warm section's spokes: the seed reads one page of attachments.
+    if wanted("first") {
+        first::first_containing_call(&cloud, &env_python()).await;
+    }
     let warm = if wanted("warm") || wanted("cost") {
         Some(warm::warm_latency(&cloud).await)
     } else {
@@ -167,5 +179,8 @@ async fn main() {
         if let (true, Some(warm)) = (wanted("cost"), &warm) {
             cost::cost(incident, warm);
         }
+    }
+    if let Some(waiting) = waiting {
+        waiting::report(waiting).await;
     }
 }

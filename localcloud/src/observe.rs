@@ -3,7 +3,7 @@
 
 use crate::api::ApiError;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 /// One fault: applies to `service` (e.g. `networkmanager`) and `operation` (e.g.
@@ -82,6 +82,24 @@ pub struct CallRecord {
     pub caller: Option<String>,
 }
 
+/// One call of any kind as the gateway received it: the timeline a benchmark reads to see what
+/// happened before what (the call log above keeps only mutating calls, for as long as it runs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimedCall {
+    /// When the call arrived, seconds since the epoch.
+    pub at: f64,
+    /// How long the gateway took to answer it (injected latency included), ms.
+    pub took_ms: f64,
+    pub service: String,
+    pub operation: String,
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller: Option<String>,
+}
+
+/// The timeline keeps the most recent calls only: a long `cwq local` session must not grow.
+const TIMELINE_CALLS: usize = 20_000;
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counter {
     pub calls: u64,
@@ -101,6 +119,7 @@ pub struct Observer {
     /// Per Lambda function, the `service:Operation`s it called with its own credentials: the
     /// IAM actions its role needs (calls through an assumed role are the other role's).
     actions: BTreeMap<String, BTreeSet<String>>,
+    timeline: VecDeque<TimedCall>,
     seq: u64,
 }
 
@@ -112,6 +131,7 @@ impl Default for Observer {
             calls: Vec::new(),
             counters: BTreeMap::new(),
             actions: BTreeMap::new(),
+            timeline: VecDeque::new(),
             seq: 0,
         }
     }
@@ -190,6 +210,18 @@ impl Observer {
         if status >= 400 {
             counter.errors += 1;
         }
+        let now = epoch_seconds();
+        if self.timeline.len() == TIMELINE_CALLS {
+            self.timeline.pop_front();
+        }
+        self.timeline.push_back(TimedCall {
+            at: now - call.took.as_secs_f64(),
+            took_ms: call.took.as_secs_f64() * 1000.0,
+            service: call.service.into(),
+            operation: call.operation.into(),
+            status,
+            caller: call.caller.map(str::to_string),
+        });
         if injected {
             counter.injected += 1;
         }
@@ -197,9 +229,7 @@ impl Observer {
             self.seq += 1;
             self.calls.push(CallRecord {
                 seq: self.seq,
-                at: std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0.0, |d| d.as_secs_f64()),
+                at: now,
                 service: call.service.into(),
                 operation: call.operation.into(),
                 account: call.account.into(),
@@ -215,6 +245,11 @@ impl Observer {
         &self.calls
     }
 
+    /// Every call of late, in the order they were answered.
+    pub fn timeline(&self) -> &VecDeque<TimedCall> {
+        &self.timeline
+    }
+
     pub fn counters(&self) -> &BTreeMap<String, Counter> {
         &self.counters
     }
@@ -227,7 +262,14 @@ impl Observer {
         self.calls.clear();
         self.counters.clear();
         self.actions.clear();
+        self.timeline.clear();
     }
+}
+
+fn epoch_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -242,4 +284,47 @@ pub struct CallInfo<'a> {
     pub own_credentials: bool,
     /// How long the gateway took to answer.
     pub took: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(operation: &str, took_ms: u64) -> CallInfo<'_> {
+        CallInfo {
+            service: "dynamodb",
+            operation,
+            account: "111111111111",
+            path: "/",
+            summary: None,
+            caller: Some("Decide"),
+            own_credentials: true,
+            took: Duration::from_millis(took_ms),
+        }
+    }
+
+    /// Every call goes into the timeline, stamped with when it arrived, and the timeline keeps
+    /// the most recent ones only.
+    #[test]
+    fn the_timeline_keeps_every_recent_call_by_its_arrival() {
+        let mut observer = Observer::default();
+        let before = epoch_seconds();
+        observer.record(call("GetItem", 0), 200, false, false);
+        observer.record(call("TransactWriteItems", 400), 200, false, false);
+        let timeline = observer.timeline();
+        assert_eq!(timeline.len(), 2);
+        assert_eq!(timeline[1].operation, "TransactWriteItems");
+        assert_eq!(timeline[1].took_ms, 400.0);
+        assert!(timeline[1].at < before, "arrived 400 ms before it was answered");
+        assert_eq!(timeline[0].caller.as_deref(), Some("Decide"));
+        assert!(
+            observer.calls().is_empty(),
+            "the call log keeps mutating calls only"
+        );
+        for _ in 0..TIMELINE_CALLS {
+            observer.record(call("PutItem", 0), 200, false, false);
+        }
+        assert_eq!(observer.timeline().len(), TIMELINE_CALLS);
+        assert!(observer.timeline().iter().all(|c| c.operation == "PutItem"));
+    }
 }

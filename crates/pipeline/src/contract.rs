@@ -3,6 +3,7 @@
 
 pub use crate::approval::Answer;
 use crate::approval::AskedLeg;
+pub use crate::deferred::{AttachmentHint, Deferred, Sighting};
 use cwq_domain::decision::{Expiry, NoAction};
 use cwq_domain::finding::Finding;
 use cwq_domain::lifecycle::{AttachmentRef, Demand, DemandRef, Drift, FailReason};
@@ -41,6 +42,10 @@ pub struct Incident {
     /// (`cwq.Denied`, `States.Timeout`) its Catch placed. Decide reads it with [`Answer::read`].
     #[serde(default)]
     pub approval: Option<serde_json::Value>,
+    /// What Enrich and Decide journal after the first containing call; Decide hands it to
+    /// the Reconcile loop (`reconcile.journal`), which writes it.
+    #[serde(default, skip_serializing_if = "Deferred::is_empty")]
+    pub journal: Deferred,
 }
 
 /// The moves an incident asks a person to approve.
@@ -128,7 +133,7 @@ impl Verdict {
 }
 
 /// The Reconcile loop's state, carried through its Wait: one entry per attachment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReconcileProgress {
     pub execution_arn: String,
     /// The quarantine's incident (whose demand this execution added), if any.
@@ -141,6 +146,10 @@ pub struct ReconcileProgress {
     pub wait_seconds: u32,
     #[serde(default)]
     pub status: LoopStatus,
+    /// Journal writes that waited for the first containing call; Reconcile's first pass
+    /// writes them after its own calls to Cloud WAN.
+    #[serde(default, skip_serializing_if = "Deferred::is_empty")]
+    pub journal: Deferred,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

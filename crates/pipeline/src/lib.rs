@@ -7,6 +7,7 @@
 pub mod approval;
 pub mod audit;
 pub mod contract;
+pub mod deferred;
 pub mod error;
 pub mod events;
 pub mod policy;

@@ -89,12 +89,14 @@ pub trait Journal: Send + Sync {
     async fn record(&self, entries: &[AuditEntry]) -> Result<(), PortError>;
     /// An incident's audit trail, oldest first.
     async fn trail(&self, incident_id: &str) -> Result<Vec<AuditEntry>, PortError>;
-    /// Records that this finding (id + updatedAt) was seen; false if it was before.
+    /// Records that this finding (id + updatedAt) was seen by this execution; false if another
+    /// execution saw it before (the same execution again, retried: true).
     async fn first_sighting(
         &self,
         finding_id: &str,
         updated_at: &str,
         incident_id: &str,
+        execution_arn: &str,
     ) -> Result<bool, PortError>;
     /// Stores an execution's outcome unless one is stored; returns the stored one.
     async fn record_outcome(&self, event: &OutcomeEvent) -> Result<OutcomeEvent, PortError>;

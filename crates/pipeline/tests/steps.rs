@@ -281,7 +281,7 @@ impl Chaos for Counted {
 
 /// A 40-VPC attack sequence is one decision: one read of the live policy and of the budget,
 /// each attachment's item and tags read once, and the 40 new quarantines written with the ledger
-/// in one transaction.
+/// in one transaction, the only write.
 #[test]
 fn a_forty_vpc_plan_is_one_decision() {
     futures::executor::block_on(forty());
@@ -339,7 +339,20 @@ async fn forty() {
         41,
         "each attachment's item, and the ledger once: {calls:?}"
     );
-    assert_eq!(count("journal", "PutItem"), 1, "the sighting only: {calls:?}");
+    assert_eq!(
+        count("journal", "PutItem"),
+        0,
+        "the sighting waits for the tag: {calls:?}"
+    );
+    assert_eq!(
+        count("journal", "BatchWriteItem"),
+        0,
+        "so does the trail: {calls:?}"
+    );
+    // The trail rides in the execution's state until it is written: well within Step
+    // Functions' 256 KiB per state, even for 40 legs.
+    let size = decided.to_string().len();
+    assert!(size < 128 * 1024, "{size} bytes of state for 40 legs");
     assert_eq!(world.budget().await.unwrap().moves.len(), 40);
 }
 
@@ -444,4 +457,129 @@ async fn asks() {
         "{reason}"
     );
     assert_eq!(world.budget().await.unwrap().moves.len(), 3);
+}
+
+/// Every call in order, and a crash (a panic, as the interleavings' chaos does) right after the
+/// first TagResource took effect.
+#[derive(Default)]
+struct CrashAfterTag {
+    calls: std::sync::Mutex<Vec<Call>>,
+    crashed: AtomicBool,
+}
+
+impl Chaos for CrashAfterTag {
+    fn before(&self, call: Call) -> BoxFuture<'_, Option<PortError>> {
+        self.calls.lock().unwrap().push(call);
+        Box::pin(async { None })
+    }
+    fn after(&self, call: Call) {
+        if call.operation == "TagResource" && !self.crashed.swap(true, Ordering::SeqCst) {
+            panic!("Reconcile crashed after its TagResource");
+        }
+    }
+}
+
+/// Before the first containing call the journal gets one write, the demands (with the budget,
+/// in one transaction); the finding's sighting, the attachment hints and Enrich's and Decide's
+/// audit entries ride in the execution's state and are written, batched, after it. Reconcile
+/// crashes right after its TagResource and is run again with the same input, as Step Functions
+/// retries it: the trail is then complete, each entry once.
+#[test]
+fn one_journal_write_before_the_tag_and_a_trail_that_survives_a_crash() {
+    futures::executor::block_on(crash_after_tag());
+}
+
+async fn crash_after_tag() {
+    use futures::FutureExt;
+    let clock = Arc::new(ManualClock::new(datetime!(2026-12-03 10:00 UTC)));
+    let chaos = Arc::new(CrashAfterTag::default());
+    let world = Arc::new(World::new(clock.clone(), chaos.clone()));
+    world.set_policy(CoreNetworkPolicy::from_json(&repo("examples/core-network-policy.json")).unwrap());
+    attach_the_sequence(&world, "crash");
+    let p = ports(&world, clock.clone(), settings());
+    let event: Value = serde_json::from_str(&repo(
+        "fixtures/guardduty/composed-attacksequence-ec2-compromisedinstancegroup.json",
+    ))
+    .unwrap();
+    let arn = "arn:aws:states:us-east-1:123456789012:execution:cwq-quarantine:crash";
+    let enriched = Step::Enrich
+        .handle(&p, json!({"event": event, "execution_arn": arn}))
+        .await
+        .unwrap();
+    let decided = Step::Decide.handle(&p, enriched).await.unwrap();
+    let incident_id = decided["incident_id"].as_str().unwrap().to_string();
+    assert!(
+        world.trail(&incident_id).await.unwrap().is_empty(),
+        "nothing journaled yet"
+    );
+
+    let progress = decided["reconcile"].clone();
+    let crashed = std::panic::AssertUnwindSafe(Step::Reconcile.handle(&p, progress.clone()))
+        .catch_unwind()
+        .await;
+    assert!(crashed.is_err(), "the first try crashes after its tag");
+    let writes_before_tag: Vec<&str> = {
+        let calls = chaos.calls.lock().unwrap();
+        let tag = calls.iter().position(|c| c.operation == "TagResource").unwrap();
+        calls[..tag]
+            .iter()
+            .filter(|c| c.port == "journal" && c.mutates)
+            .map(|c| c.operation)
+            .collect()
+    };
+    assert_eq!(
+        writes_before_tag,
+        ["TransactWriteItems"],
+        "the demands, nothing else"
+    );
+    assert!(
+        world.trail(&incident_id).await.unwrap().is_empty(),
+        "lost with the crash, for now"
+    );
+
+    // Step Functions retries the Task with the same input; Cloud WAN finishes the move.
+    let mut progress = Step::Reconcile.handle(&p, progress).await.unwrap();
+    while progress["status"] != "done" {
+        clock.advance(60.0);
+        progress = Step::Reconcile.handle(&p, progress).await.unwrap();
+    }
+    assert!(
+        progress.get("journal").is_none(),
+        "written and emptied: {progress}"
+    );
+    let mut data = decided.clone();
+    data["results"] = json!([{"reconcile": progress}, {}]);
+    Step::Outcome
+        .handle(&p, json!({"execution_arn": arn, "data": data}))
+        .await
+        .unwrap();
+
+    let trail = world.trail(&incident_id).await.unwrap();
+    let steps: Vec<&str> = trail.iter().map(|e| e.event.name()).collect();
+    let count = |step: &str| steps.iter().filter(|s| **s == step).count();
+    assert_eq!(count("FindingReceived"), 1, "{steps:?}");
+    assert_eq!(count("Decided"), 3, "{steps:?}");
+    assert_eq!(count("DemandAdded"), 3, "{steps:?}");
+    assert_eq!(count("Converged"), 3, "{steps:?}");
+    assert_eq!(count("Outcome"), 1, "{steps:?}");
+    let first = trail
+        .iter()
+        .find_map(|e| match &e.event {
+            cwq_pipeline::audit::AuditEvent::FindingReceived { first_sighting, .. } => Some(*first_sighting),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        first,
+        "this execution's own sighting, retried, is still the first"
+    );
+    assert!(world
+        .cached_attachment(
+            "core-network-0123456789abcdef0",
+            "us-east-1",
+            "vpc-3a90fff2ef7eaab3b"
+        )
+        .await
+        .unwrap()
+        .is_some());
 }

@@ -5,7 +5,7 @@
 use super::shapes::{FaultSet, FunctionEntry, Health, LambdaSettings, Schedule, ScheduleRun};
 use crate::cloudwan::Settings;
 use crate::lambda_host::FunctionConfig;
-use crate::observe::{CallRecord, Counter, FaultRule};
+use crate::observe::{CallRecord, Counter, FaultRule, TimedCall};
 use crate::transport::{exchange, JSON_CONTENT};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -88,12 +88,17 @@ impl AdminClient {
         self.get("actions").await
     }
 
+    /// Every call of late (the last 20,000), in the order they were answered.
+    pub async fn timeline(&self) -> Result<Vec<TimedCall>, AdminError> {
+        self.get("timeline").await
+    }
+
     /// Per `service:Operation`, the calls, errors and injected faults.
     pub async fn counters(&self) -> Result<BTreeMap<String, Counter>, AdminError> {
         self.get("counters").await
     }
 
-    /// Forgets the call log, the counters and the actions (`DELETE /_cwq/calls`, which is the
+    /// Forgets the call log, the counters, the actions and the timeline (`DELETE /_cwq/calls`, which is the
     /// same route as `DELETE /_cwq/counters`).
     pub async fn clear_observations(&self) -> Result<(), AdminError> {
         self.raw("DELETE", "calls", None).await.map(drop)

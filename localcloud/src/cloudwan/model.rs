@@ -175,11 +175,15 @@ impl CloudWan {
         if self.settings.stuck_transitions {
             return;
         }
-        let delay = Duration::from_millis(self.settings.transition_delay_ms);
+        let settings = &self.settings;
+        let delay = |id: &str| {
+            let ms = settings.transition_delay_ms_by_attachment.get(id);
+            Duration::from_millis(ms.copied().unwrap_or(settings.transition_delay_ms))
+        };
         let due: Vec<String> = self
             .transitions
             .iter()
-            .filter(|(_, t)| t.started + delay <= now)
+            .filter(|(id, t)| t.started + delay(id) <= now)
             .map(|(id, _)| id.clone())
             .collect();
         for id in due {

@@ -4,6 +4,7 @@
 
 use cwq_domain::cloudwan::UnknownSegment;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Behaviour that AWS leaves undocumented or that tests need to steer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -11,6 +12,10 @@ use serde::{Deserialize, Serialize};
 pub struct Settings {
     /// How long UPDATING / CREATING / DELETING last.
     pub transition_delay_ms: u64,
+    /// The same for one attachment (by id), in place of `transition_delay_ms`: a benchmark's
+    /// moves of different lengths at once.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub transition_delay_ms_by_attachment: BTreeMap<String, u64>,
     /// TagResource, UntagResource, Accept, Reject and Delete answer ConflictException while the
     /// attachment is in a transition.
     pub conflict_during_transition: bool,
@@ -35,6 +40,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             transition_delay_ms: 1000,
+            transition_delay_ms_by_attachment: BTreeMap::new(),
             conflict_during_transition: true,
             accept_core_owner_arn: false,
             owner_changes_need_acceptance: true,

@@ -1,5 +1,5 @@
 //! The admin API under `/_cwq/`: health, the emulators' settings, fault rules, what the
-//! observer saw (calls, actions, counters), functions, schedules and shutdown. Its bodies are
+//! observer saw (calls, actions, counters, timeline), functions, schedules and shutdown. Its bodies are
 //! the types of [`crate::admin`], which the typed client reads; the routes, shapes and
 //! statuses are the contract of `cwq local` (docs/lifecycle.md).
 
@@ -43,6 +43,7 @@ impl LocalCloud {
             ("GET", "calls") => ok(&self.observer.lock().expect("lock").calls()),
             ("GET", "actions") => ok(&self.observer.lock().expect("lock").actions()),
             ("GET", "counters") => ok(&self.observer.lock().expect("lock").counters()),
+            ("GET", "timeline") => ok(&self.observer.lock().expect("lock").timeline()),
             ("DELETE", "calls" | "counters") => {
                 self.observer.lock().expect("lock").reset();
                 ok(&json!({}))

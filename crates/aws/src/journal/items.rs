@@ -12,7 +12,6 @@ use cwq_pipeline::PortError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use time::OffsetDateTime;
 
 const RETENTION_DAYS: i64 = 400;
@@ -131,18 +130,18 @@ pub(super) fn conditional_put(table: &str, item: Item, version: u64) -> Result<P
         .map_err(|e| PortError::Failed(format!("journal: {e}")))
 }
 
-static SEQUENCE: AtomicU64 = AtomicU64::new(0);
-
-fn audit_item(entry: &AuditEntry) -> Result<Item, PortError> {
+/// `ordinal`: the entry's place among the entries of its batch at the same instant, so that
+/// the trail reads them in the order the step noted them.
+fn audit_item(entry: &AuditEntry, ordinal: usize) -> Result<Item, PortError> {
     let at = entry
         .at
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
-    // Unique per write: two entries at the same instant are both kept.
-    let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+    // Keyed by its content: two entries at the same instant are both kept, and the same entry
+    // written again (a step retried after its batch went out) is the same item.
     let mut item = key(
         format!("INC#{}", entry.incident_id),
-        &format!("EV#{at}#{}#{seq:06}", std::process::id()),
+        &format!("EV#{at}#{ordinal:03}#{:016x}", content_hash(entry)?),
     );
     item.insert("kind".into(), s("audit"));
     item.insert("step".into(), s(entry.event.name()));
@@ -151,10 +150,19 @@ fn audit_item(entry: &AuditEntry) -> Result<Item, PortError> {
     Ok(item)
 }
 
+/// FNV-1a over the entry's JSON: stable across processes and releases of cwq (unlike std's
+/// hasher), and collisions only matter between entries of one incident at one instant.
+fn content_hash(entry: &AuditEntry) -> Result<u64, PortError> {
+    let json = serde_json::to_vec(entry).map_err(|e| PortError::Failed(format!("journal: {e}")))?;
+    Ok(json.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    }))
+}
+
 /// An audit entry as one request of a BatchWriteItem.
-pub(super) fn audit_request(entry: &AuditEntry) -> Result<WriteRequest, PortError> {
+pub(super) fn audit_request(entry: &AuditEntry, ordinal: usize) -> Result<WriteRequest, PortError> {
     let put = PutRequest::builder()
-        .set_item(Some(audit_item(entry)?))
+        .set_item(Some(audit_item(entry, ordinal)?))
         .build()
         .map_err(|e| PortError::Failed(format!("journal: {e}")))?;
     Ok(WriteRequest::builder().put_request(put).build())

@@ -151,9 +151,20 @@ impl Journal for DynamoJournal {
     }
 
     async fn record(&self, entries: &[AuditEntry]) -> Result<(), PortError> {
-        let requests = entries
+        // BatchWriteItem refuses two requests for one key: an entry twice is written once.
+        let mut unique: Vec<&AuditEntry> = Vec::with_capacity(entries.len());
+        for entry in entries {
+            if !unique.contains(&entry) {
+                unique.push(entry);
+            }
+        }
+        let requests = unique
             .iter()
-            .map(audit_request)
+            .enumerate()
+            .map(|(i, entry)| {
+                let ordinal = unique[..i].iter().filter(|e| e.at == entry.at).count();
+                audit_request(entry, ordinal)
+            })
             .collect::<Result<Vec<_>, PortError>>()?;
         for chunk in requests.chunks(25) {
             self.batch_write(chunk).await?;
@@ -183,14 +194,25 @@ impl Journal for DynamoJournal {
         finding_id: &str,
         updated_at: &str,
         incident_id: &str,
+        execution_arn: &str,
     ) -> Result<bool, PortError> {
-        let mut item = key(format!("FINDING#{finding_id}"), &format!("SEEN#{updated_at}"));
+        let sighting = key(format!("FINDING#{finding_id}"), &format!("SEEN#{updated_at}"));
+        let mut item = sighting.clone();
         item.insert("kind".into(), s("sighting"));
         item.insert("incident_id".into(), s(incident_id));
+        item.insert("execution_arn".into(), s(execution_arn));
         item.insert("ttl".into(), ttl());
         match self.put_new(item, "sighting").await {
             Ok(()) => Ok(true),
-            Err(PortError::Conflict(_)) => Ok(false),
+            // Seen before: by another execution, or by this one before it was retried.
+            Err(PortError::Conflict(_)) => {
+                let seen = self.get(sighting, "sighting").await?;
+                let by = seen
+                    .as_ref()
+                    .and_then(|i| i.get("execution_arn"))
+                    .and_then(|v| v.as_s().ok());
+                Ok(by.is_some_and(|by| by == execution_arn))
+            }
             Err(other) => Err(other),
         }
     }

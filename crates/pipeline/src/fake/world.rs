@@ -19,7 +19,7 @@ use cwq_domain::budget::BudgetLedger;
 use cwq_domain::cloudwan::{Attachment, CoreNetworkPolicy, EvaluationOptions, Placement};
 use cwq_domain::finding::{Target, Workload};
 use cwq_domain::lifecycle::{AttachmentItem, AttachmentRef, LiveState};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -113,7 +113,8 @@ pub struct WorldState {
     pub response_policy: Option<StoredPolicy>,
     pub response_policies: Vec<StoredPolicy>,
     pub audit: Vec<AuditEntry>,
-    pub sightings: BTreeSet<(String, String)>,
+    /// (finding id, updatedAt) → the execution that saw it first.
+    pub sightings: BTreeMap<(String, String), String>,
     pub outcomes: BTreeMap<String, OutcomeEvent>,
     pub snapshot_sets: BTreeMap<String, Vec<String>>,
     pub cache: BTreeMap<String, String>,

@@ -11,6 +11,7 @@ use super::decide::entry;
 use crate::approval::{request_awaiting, Approval, ApprovalRequest, RequestKind, RequestStatus, Waiter};
 use crate::audit::{AuditEntry, AuditEvent};
 use crate::contract::Incident;
+use crate::deferred;
 use crate::error::StepError;
 use crate::events::{EventKind, FindingSummary, LegReport, LegResult, OutcomeEvent};
 use crate::ports::Ports;
@@ -33,7 +34,10 @@ pub struct Asked {
 }
 
 pub async fn ask(p: &Ports, input: AskInput) -> Result<Asked, StepError> {
-    let AskInput { ask: incident, token } = input;
+    let AskInput {
+        ask: mut incident,
+        token,
+    } = input;
     let Some(ask) = incident.ask.as_ref() else {
         return Err(StepError::InvalidInput("Ask: the incident asks nothing".into()));
     };
@@ -66,10 +70,14 @@ pub async fn ask(p: &Ports, input: AskInput) -> Result<Asked, StepError> {
         joined,
         reason: ask.reason.clone(),
     };
-    let execution = &incident.execution_arn;
-    p.journal
-        .record(&[entry(&incident.incident_id, execution, now, event)])
-        .await?;
+    let asked = entry(&incident.incident_id, &incident.execution_arn, now, event);
+    // With what Decide left to journal: nothing is moved until the answer, and what was
+    // decided must show while it waits (crate::deferred).
+    let mut deferred = std::mem::take(&mut incident.journal);
+    if let Some(progress) = incident.reconcile.as_mut() {
+        deferred.append(std::mem::take(&mut progress.journal));
+    }
+    deferred::write(p, &mut deferred, &[asked]).await?;
     if !joined {
         p.events.publish(&requested(&incident, &request, now)).await?;
     }

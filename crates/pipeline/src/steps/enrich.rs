@@ -5,10 +5,11 @@
 //! leave the others open; a workload that cannot be placed is reported too.
 //!
 //! The attachment is found by paging ListAttachments, a cost that grows with the core network;
-//! the answer is cached in the journal, and a later finding for the same VPC checks the cached
-//! attachment with one GetVpcAttachment and scans again when it is not that VPC's any more.
+//! the answer is cached in the journal (after the first containing call: `Incident::journal`),
+//! and a later finding for the same VPC checks the cached attachment with one GetVpcAttachment
+//! and scans again when it is not that VPC's any more.
 
-use crate::contract::{Action, Incident, Leg, Unresolved};
+use crate::contract::{Action, AttachmentHint, Deferred, Incident, Leg, Unresolved};
 use crate::error::{PortError, StepError};
 use crate::ports::{LiveAttachment, Ports};
 use cwq_domain::finding::{parse_event, Finding};
@@ -33,9 +34,10 @@ pub async fn enrich(p: &Ports, input: EnrichInput) -> Result<Incident, StepError
     let look_up = !finding.sample || p.settings.policy.findings.act_on_samples;
     let mut legs = Vec::new();
     let mut unresolved = Vec::new();
+    let mut journal = Deferred::default();
     if look_up {
         for placed in placements(p, &finding, &mut unresolved).await? {
-            legs.push(leg(p, placed).await?);
+            legs.push(leg(p, placed, &mut journal.hints).await?);
         }
     }
     Ok(Incident {
@@ -52,6 +54,7 @@ pub async fn enrich(p: &Ports, input: EnrichInput) -> Result<Incident, StepError
         asking: false,
         ask: None,
         approval: None,
+        journal,
     })
 }
 
@@ -121,13 +124,13 @@ async fn placements(
     Ok(placed)
 }
 
-async fn leg(p: &Ports, placed: Placed) -> Result<Leg, StepError> {
+async fn leg(p: &Ports, placed: Placed, hints: &mut Vec<AttachmentHint>) -> Result<Leg, StepError> {
     let Placed {
         account,
         region,
         vpc_id,
     } = placed;
-    let found = find_attachment(p, &vpc_id, &region).await?;
+    let found = find_attachment(p, &vpc_id, &region, hints).await?;
     Ok(Leg {
         account: found.as_ref().map_or(account, |a| a.owner_account.clone()),
         segment_before: found.as_ref().and_then(|a| a.segment.clone()),
@@ -145,7 +148,14 @@ async fn leg(p: &Ports, placed: Placed) -> Result<Leg, StepError> {
     })
 }
 
-async fn find_attachment(p: &Ports, vpc_id: &str, region: &str) -> Result<Option<LiveAttachment>, StepError> {
+/// The VPC's attachment: the cached one if it still is, else a scan (whose answer is a hint to
+/// cache).
+async fn find_attachment(
+    p: &Ports,
+    vpc_id: &str,
+    region: &str,
+    hints: &mut Vec<AttachmentHint>,
+) -> Result<Option<LiveAttachment>, StepError> {
     let core = &p.settings.core_network_id;
     if let Some(cached) = p.journal.cached_attachment(core, region, vpc_id).await? {
         match p.cloud_wan.attachment(&cached).await {
@@ -156,9 +166,12 @@ async fn find_attachment(p: &Ports, vpc_id: &str, region: &str) -> Result<Option
     }
     let found = p.cloud_wan.find_vpc_attachment(core, vpc_id, region).await?;
     if let Some(live) = &found {
-        p.journal
-            .cache_attachment(core, region, vpc_id, &live.attachment_id)
-            .await?;
+        hints.push(AttachmentHint {
+            core_network_id: core.clone(),
+            region: region.to_string(),
+            vpc_id: vpc_id.to_string(),
+            attachment_id: live.attachment_id.clone(),
+        });
     }
     Ok(found)
 }

@@ -9,6 +9,7 @@ use crate::contract::{
     CaughtError, Incident, LegProgress, LegState, OutcomeSummary, ReconcileProgress, ReleaseReason,
     ReleaseRequest, ReleaseState, Verdict,
 };
+use crate::deferred::{self, Deferred};
 use crate::error::StepError;
 use crate::events::{EventKind, FindingSummary, LegReport, LegResult, OutcomeEvent};
 use crate::ports::Ports;
@@ -31,6 +32,8 @@ pub async fn outcome(p: &Ports, input: OutcomeInput) -> Result<OutcomeSummary, S
     let cause = error.as_ref().map(|e| e.error.clone());
     let mut release = None;
     let mut incident = None;
+    // What Enrich and Decide left to journal, when no Reconcile wrote it (crate::deferred).
+    let mut deferred = Deferred::default();
     let (event, failure) = if data.get("request").is_some() {
         let state: ReleaseState = parse(data, "the release's data")?;
         let ended = release_outcome(p, &state, error, now).await?;
@@ -43,6 +46,10 @@ pub async fn outcome(p: &Ports, input: OutcomeInput) -> Result<OutcomeSummary, S
             Some(results) => field(&results[0], "reconcile")?,
             None => None,
         };
+        deferred.append(quarantine.journal.clone());
+        if let Some(progress) = contained.as_ref().or(quarantine.reconcile.as_ref()) {
+            deferred.append(progress.journal.clone());
+        }
         let ended = quarantine_outcome(&quarantine, contained, error, now);
         incident = Some(quarantine);
         ended
@@ -61,8 +68,9 @@ pub async fn outcome(p: &Ports, input: OutcomeInput) -> Result<OutcomeSummary, S
         _ => None,
     };
     feedback::write(p, note).await;
+    let mut own = Vec::new();
     if let Some(incident_id) = &stored.incident_id {
-        let entry = AuditEntry {
+        own.push(AuditEntry {
             incident_id: incident_id.clone(),
             at: stored.at,
             execution_arn: stored.execution_arn.clone(),
@@ -70,9 +78,9 @@ pub async fn outcome(p: &Ports, input: OutcomeInput) -> Result<OutcomeSummary, S
                 detail_type: stored.kind.detail_type().to_string(),
                 reason: stored.reason.clone(),
             },
-        };
-        p.journal.record(&[entry]).await?;
+        });
     }
+    deferred::write(p, &mut deferred, &own).await?;
     // One line per outcome, read by the stack's metric filters (outcomes, time to contain:
     // absent when the finding carried no time, never a made-up value).
     tracing::info!(outcome = ?stored.kind, time_to_contain_seconds = stored.time_to_contain_seconds,

@@ -13,6 +13,7 @@
 
 use crate::audit::{AuditEntry, AuditEvent};
 use crate::contract::{LegFailure, LegProgress, LegState, LoopStatus, ReconcileProgress};
+use crate::deferred;
 use crate::error::{PortError, StepError};
 use crate::ports::{LiveAttachment, Ports, Tags};
 use cwq_domain::cloudwan::{Attachment, EvaluationOptions};
@@ -37,11 +38,14 @@ pub async fn reconcile(p: &Ports, mut progress: ReconcileProgress) -> Result<Rec
             audit: &mut audit,
         };
         let result = run.leg(leg).await;
-        // What was done is journaled even when a later call fails.
-        p.journal.record(&audit).await?;
+        // What was done is journaled even when a later call fails; after the first leg's calls
+        // to Cloud WAN, with what Enrich and Decide left to write (crate::deferred).
+        deferred::write(p, &mut progress.journal, &audit).await?;
         audit.clear();
         result?;
     }
+    // Nothing left to move (every leg settled before): what waited is written all the same.
+    deferred::write(p, &mut progress.journal, &[]).await?;
     progress.legs = legs;
     if progress.legs.iter().all(|l| l.state.is_settled()) {
         progress.status = LoopStatus::Done;
@@ -193,17 +197,20 @@ impl Run<'_> {
         Ok(Pass::Done)
     }
 
-    /// The attachment's state, segment and tags as Cloud WAN reports them now.
+    /// The attachment's state, segment and tags as Cloud WAN reports them now (both asked at
+    /// once: one round trip on the way to the tag, not two).
     async fn observe(&self, item: &AttachmentItem) -> Result<(Observed, Option<Tags>), StepError> {
-        let live = match self.p.cloud_wan.attachment(&item.attachment.attachment_id).await {
-            Ok(live) => live,
-            Err(PortError::NotFound(_)) => return Ok((gone(), None)),
+        let cloud_wan = &self.p.cloud_wan;
+        let (live, tags) = futures::join!(
+            cloud_wan.attachment(&item.attachment.attachment_id),
+            cloud_wan.tags(&item.attachment)
+        );
+        let live = match live {
+            Ok(live) if live.state != LiveState::Gone => live,
+            Ok(_) | Err(PortError::NotFound(_)) => return Ok((gone(), None)),
             Err(other) => return Err(other.into()),
         };
-        if live.state == LiveState::Gone {
-            return Ok((gone(), None));
-        }
-        let tags = match self.p.cloud_wan.tags(&item.attachment).await {
+        let tags = match tags {
             Ok(tags) => tags,
             Err(PortError::NotFound(_)) => return Ok((gone(), None)),
             Err(other) => return Err(other.into()),

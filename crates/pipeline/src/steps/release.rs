@@ -64,6 +64,7 @@ pub async fn release(p: &Ports, input: ReleaseInput) -> Result<ReleaseState, Ste
             attempt: 0,
             wait_seconds: 0,
             status: Default::default(),
+            journal: Default::default(),
         },
         request,
         execution_arn,

@@ -61,31 +61,80 @@ impl Judged {
     }
 }
 
-pub(super) async fn judge(
+/// What judging a leg reads from the journal and Cloud WAN.
+pub(super) enum Facts {
+    /// This incident's demand is on the attachment already (a retry, or a new execution with
+    /// the same input).
+    Held(LegDecision),
+    /// The attachment's item (new if cwq never held it), its tags now (ListTagsForResource:
+    /// protection and scope rules read them) and where its account sits in Organizations.
+    Read(Box<Read>),
+}
+
+pub(super) struct Read {
+    item: AttachmentItem,
+    tags: Tags,
+    account_ous: Vec<String>,
+}
+
+pub(super) async fn read(
     p: &Ports,
     incident: &Incident,
-    leg: &Leg,
     attachment: &AttachmentRef,
-    core: &CoreNetworkPolicy,
     now: OffsetDateTime,
-    answer: Option<&Answer>,
-) -> Result<Judged, StepError> {
+) -> Result<Facts, StepError> {
     let policy = &p.settings.policy;
     let item = p
         .journal
         .item(&attachment.attachment_id)
         .await?
         .unwrap_or_else(|| AttachmentItem::new(attachment.clone(), &policy.tags.key, now));
-    // The same incident again (a retry, or a new execution with the same input).
     if let Some(demand) = item.demand_of(&incident.incident_id) {
-        return Ok(Judged::Done(already_held(
+        return Ok(Facts::Held(already_held(
             &incident.incident_id,
             attachment,
             demand,
         )));
     }
-    // Protection and scope rules read the tags the attachment has now (ListTagsForResource).
-    let tags = p.cloud_wan.tags(attachment).await?;
+    let tags = async { Ok::<_, StepError>(p.cloud_wan.tags(attachment).await?) };
+    let (tags, account_ous) = futures::try_join!(tags, ous_of(p, &attachment.owner_account))?;
+    Ok(Facts::Read(Box::new(Read {
+        item,
+        tags,
+        account_ous,
+    })))
+}
+
+/// What every leg of one decision is judged against.
+#[derive(Clone, Copy)]
+pub(super) struct Judging<'a> {
+    pub(super) p: &'a Ports,
+    pub(super) incident: &'a Incident,
+    /// The LIVE core network policy.
+    pub(super) core: &'a CoreNetworkPolicy,
+    pub(super) now: OffsetDateTime,
+    /// A person's answer, when Decide runs again after asking.
+    pub(super) answer: Option<&'a Answer>,
+}
+
+/// The engine's decision for one leg, from what [`read`] found.
+pub(super) fn judge(j: &Judging<'_>, leg: &Leg, attachment: &AttachmentRef, facts: Facts) -> Judged {
+    let Judging {
+        p,
+        incident,
+        core,
+        now,
+        answer,
+    } = *j;
+    let policy = &p.settings.policy;
+    let Read {
+        item,
+        tags,
+        account_ous,
+    } = match facts {
+        Facts::Held(decision) => return Judged::Done(decision),
+        Facts::Read(read) => *read,
+    };
     let facts = Attachment::vpc(
         &attachment.owner_account,
         &attachment.edge_location,
@@ -93,7 +142,6 @@ pub(super) async fn judge(
         tags.clone(),
     );
     let held = held_now(&item, policy);
-    let account_ous = ous_of(p, &attachment.owner_account).await?;
     let situation = Situation {
         finding: &incident.finding,
         vpc_id: &attachment.vpc_id,
@@ -110,7 +158,7 @@ pub(super) async fn judge(
     let decision = engine(&situation, policy, core);
     let spends = decision.may_spend_budget(&situation);
     let Decision { outcome, reason, .. } = decision;
-    Ok(match outcome {
+    match outcome {
         // Never propose a change cwq may not see through: withdrawing a proposal with
         // RejectAttachment may detach the VPC (docs/aws-behaviour.md).
         Outcome::Quarantine(plan) if needs_acceptance(&plan) && !p.settings.accept_pending_tags => {
@@ -122,7 +170,7 @@ pub(super) async fn judge(
         Outcome::Quarantine(plan) => {
             let reason = match answered(policy, answer, &plan, reason) {
                 Ok(reason) => reason,
-                Err(refused) => return Ok(Judged::Done(refused)),
+                Err(refused) => return Judged::Done(refused),
             };
             let at = Change {
                 execution: &incident.execution_arn,
@@ -137,7 +185,7 @@ pub(super) async fn judge(
             reason: NoAction::DryRun,
         } if spends => Judged::DryRunNew(no_action(NoAction::DryRun, reason), attachment.clone()),
         Outcome::None { reason: why } => Judged::Done(no_action(why, reason)),
-    })
+    }
 }
 
 /// The quarantine in effect on the attachment, if an episode is open.

@@ -10,38 +10,57 @@ mod leg;
 use super::ask::{settle_waiting, timed_out};
 use crate::approval::{Answer, AskedLeg};
 use crate::audit::{AuditEntry, AuditEvent};
-use crate::contract::{Action, Ask, Incident, Leg, LegDecision, LegProgress, ReconcileProgress, Verdict};
+use crate::contract::{
+    Action, Ask, Incident, Leg, LegDecision, LegProgress, ReconcileProgress, Sighting, Verdict,
+};
 use crate::error::StepError;
 use crate::ports::Ports;
 use cwq_domain::budget::{BudgetLedger, Move};
+use cwq_domain::cloudwan::CoreNetworkPolicy;
 use cwq_domain::decision::NoAction;
 use cwq_domain::lifecycle::AttachmentItem;
 use cwq_domain::response_policy::Budget;
-use leg::{judge, no_action, Judged};
+use futures::{StreamExt, TryStreamExt};
+use leg::{judge, no_action, read, Facts, Judged, Judging};
 use time::OffsetDateTime;
 
 /// DynamoDB's TransactWriteItems takes 100 items: the ledger and 99 attachments.
 const MAX_ITEMS_ADMITTED_AT_ONCE: usize = 99;
+/// Legs whose item, tags and OUs are read at once.
+const LEGS_READ_AT_ONCE: usize = 8;
 
 pub async fn decide(p: &Ports, mut incident: Incident) -> Result<Incident, StepError> {
     let now = p.now();
     // Decided again once a person answered (or the wait timed out): the finding was received.
     let answer = incident.approval.as_ref().and_then(Answer::read);
-    let mut audit = received(p, &incident, answer.as_ref(), now).await?;
+    let mut audit = received(p, &mut incident, answer.as_ref(), now).await?;
 
-    let core = match incident.legs.iter().any(|l| l.attachment.is_some()) {
-        true => Some(p.cloud_wan.live_policy(&p.settings.core_network_id).await?),
-        false => None,
+    let (core, facts) = read_all(p, &incident, now).await?;
+    let judged: Vec<Judged> = match &core {
+        Some(core) => {
+            let j = Judging {
+                p,
+                incident: &incident,
+                core,
+                now,
+                answer: answer.as_ref(),
+            };
+            incident
+                .legs
+                .iter()
+                .zip(facts)
+                .map(|(leg, facts)| match (&leg.attachment, facts) {
+                    (Some(attachment), Some(facts)) => judge(&j, leg, attachment, facts),
+                    _ => Judged::Done(not_attached(p, leg)),
+                })
+                .collect()
+        }
+        None => incident
+            .legs
+            .iter()
+            .map(|leg| Judged::Done(not_attached(p, leg)))
+            .collect(),
     };
-    let mut judged = Vec::with_capacity(incident.legs.len());
-    for leg in &incident.legs {
-        judged.push(match (&leg.attachment, &core) {
-            (Some(attachment), Some(core)) => {
-                judge(p, &incident, leg, attachment, core, now, answer.as_ref()).await?
-            }
-            _ => Judged::Done(not_attached(p, leg)),
-        });
-    }
     let ask = what_to_ask(p, &judged);
     let decided = admit_and_write(p, &incident, judged, now).await?;
     incident.asking = ask.is_some();
@@ -66,30 +85,70 @@ pub async fn decide(p: &Ports, mut incident: Incident) -> Result<Incident, StepE
     if answer.is_none() && p.settings.policy.may_ask() {
         audit.extend(settle_what_waited(p, &incident, now).await?);
     }
-    p.journal.record(&audit).await?;
+    // Written after the first containing call, by whichever step runs next (crate::deferred).
+    incident.journal.audit.extend(audit);
 
     let deadline = now + time::Duration::seconds(p.settings.reconcile_timeout_seconds.into());
     plan_reconcile(&mut incident, deadline);
     Ok(incident)
 }
 
-/// What the journal says first: the finding received (the first time it is decided), or the
-/// request timed out (when that is the answer).
-async fn received(
+/// The LIVE core network policy (when any leg is attached) and each leg's facts (None: not
+/// attached), read at once: the decision waits for one round trip to Cloud WAN, not one per
+/// call. A few legs at a time, as Network Manager's rate limits are not documented.
+async fn read_all(
     p: &Ports,
     incident: &Incident,
+    now: OffsetDateTime,
+) -> Result<(Option<CoreNetworkPolicy>, Vec<Option<Facts>>), StepError> {
+    let core = async {
+        match incident.legs.iter().any(|l| l.attachment.is_some()) {
+            true => Ok(Some(p.cloud_wan.live_policy(&p.settings.core_network_id).await?)),
+            false => Ok::<_, StepError>(None),
+        }
+    };
+    let reads: Vec<_> = incident
+        .legs
+        .iter()
+        .map(|leg| read_leg(p, incident, leg, now))
+        .collect();
+    let facts = futures::stream::iter(reads)
+        .buffered(LEGS_READ_AT_ONCE)
+        .try_collect::<Vec<_>>();
+    futures::try_join!(core, facts)
+}
+
+async fn read_leg(
+    p: &Ports,
+    incident: &Incident,
+    leg: &Leg,
+    now: OffsetDateTime,
+) -> Result<Option<Facts>, StepError> {
+    match &leg.attachment {
+        Some(attachment) => read(p, incident, attachment, now).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// What the journal says first: the finding received (the first time it is decided, its
+/// sighting written with it later), or the request timed out (when that is the answer).
+async fn received(
+    p: &Ports,
+    incident: &mut Incident,
     answer: Option<&Answer>,
     now: OffsetDateTime,
 ) -> Result<Vec<AuditEntry>, StepError> {
-    let finding = &incident.finding;
     match answer {
         None => {
-            let updated = finding.updated_at.as_deref().unwrap_or("none");
-            let first = p
-                .journal
-                .first_sighting(&finding.id, updated, &incident.incident_id)
-                .await?;
-            Ok(vec![finding_received(incident, first, now)])
+            let finding = &incident.finding;
+            incident.journal.sighting = Some(Sighting {
+                finding_id: finding.id.clone(),
+                updated_at: finding.updated_at.clone().unwrap_or_else(|| "none".into()),
+                incident_id: incident.incident_id.clone(),
+                execution_arn: incident.execution_arn.clone(),
+            });
+            // Whether it is the first sighting is known when the sighting is written.
+            Ok(vec![finding_received(incident, true, now)])
         }
         Some(Answer::TimedOut) => timed_out(p, incident, now).await,
         Some(_) => Ok(Vec::new()),
@@ -282,6 +341,7 @@ fn plan_reconcile(incident: &mut Incident, deadline: OffsetDateTime) {
         attempt: 0,
         wait_seconds: 0,
         status: Default::default(),
+        journal: std::mem::take(&mut incident.journal),
     });
 }
 

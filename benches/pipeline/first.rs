@@ -1,0 +1,193 @@
+//! Section "first": from the finding's delivery to the first containing call (TagResource),
+//! cwq beside the seed sample's path, on one local cloud with the same latency added to every
+//! service; the journal writes before the tag, and the time to verified containment beside it.
+
+use super::*;
+use cwq_localcloud::admin::FaultSet;
+use cwq_localcloud::observe::{FaultRule, TimedCall};
+
+/// Added to every call of each service (a realistic round trip for each): the same for cwq and
+/// the seed.
+const LATENCY_MS: [(&str, u64); 7] = [
+    ("networkmanager", 50),
+    ("dynamodb", 10),
+    ("lambda", 20),
+    ("states", 10),
+    ("events", 10),
+    ("sts", 10),
+    ("ec2", 10),
+];
+const SAMPLES: u32 = 5;
+const JOURNAL_WRITES: [&str; 5] = [
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "BatchWriteItem",
+    "TransactWriteItems",
+];
+
+/// One sample of cwq's path.
+struct Sample {
+    /// Delivery (StartExecution received) → TagResource received, ms.
+    first_call_ms: f64,
+    /// Delivery → the journal says QUARANTINED (verified), ms.
+    verified_ms: f64,
+    /// What the local cloud received between delivery and the tag, in order.
+    before_tag: Vec<TimedCall>,
+}
+
+pub async fn first_containing_call(cloud: &Cloud, python: &str) {
+    let admin = AdminClient::new(&cloud.endpoint);
+    let rules = LATENCY_MS
+        .iter()
+        .map(|(service, ms)| FaultRule {
+            service: service.to_string(),
+            latency_ms: *ms,
+            ..FaultRule::default()
+        })
+        .collect();
+    admin.set_faults(&FaultSet { rules, seed: None }).await.unwrap();
+    register_seed(cloud, python).await;
+    let deployment = cwq_localcloud::deploy::Deployment::read(&cloud.state_dir).unwrap();
+    // One of each first, so that every function is warm.
+    cwq_once(cloud, &deployment, 0).await;
+    seed_once(cloud, 0).await;
+    let (mut cwq, mut seed) = (Vec::new(), Vec::new());
+    for i in 1..=SAMPLES {
+        cwq.push(cwq_once(cloud, &deployment, i).await);
+        seed.push(seed_once(cloud, i).await);
+    }
+    admin.clear_faults().await.unwrap();
+    report(&cwq, &seed);
+}
+
+fn report(cwq: &[Sample], seed: &[f64]) {
+    let first = median(cwq.iter().map(|s| s.first_call_ms).collect());
+    let verified = median(cwq.iter().map(|s| s.verified_ms).collect());
+    let seed_first = median(seed.to_vec());
+    let latencies: Vec<String> = LATENCY_MS
+        .iter()
+        .map(|(service, ms)| format!("{service} {ms} ms"))
+        .collect();
+    println!("## Time to the first containing call\n");
+    println!(
+        "Delivery (the target receives the finding: StartExecution for cwq, Invoke for the seed) → \
+         TagResource received by Network Manager, every function warm, the same latency added to \
+         every call of each service ({}); Cloud WAN's move instant; median of {SAMPLES}, cwq and \
+         the seed alternating.\n",
+        latencies.join(", ")
+    );
+    println!("| figure | cwq | seed (benches/seed-baseline) | ratio |\n|---|---|---|---|");
+    println!(
+        "| delivery → first containing call | {first:.0} ms | {seed_first:.0} ms | {:.2}× |",
+        first / seed_first
+    );
+    println!("| delivery → verified containment (journal QUARANTINED) | {verified:.0} ms | not verified | |");
+    let writes: Vec<usize> = cwq.iter().map(|s| journal_writes(&s.before_tag).len()).collect();
+    println!(
+        "| journal writes before the tag | {} | 0 | |\n",
+        writes.iter().max().copied().unwrap_or(0)
+    );
+    let Some(last) = cwq.last() else { return };
+    println!("cwq's calls between delivery and the tag in the last sample, in order (arrival, ms after delivery):\n");
+    println!("| ms | service:operation | by | took |\n|---|---|---|---|");
+    let start = last.before_tag.first().map_or(0.0, |c| c.at);
+    for call in &last.before_tag {
+        println!(
+            "| {:.0} | {}:{} | {} | {:.0} ms |",
+            (call.at - start) * 1000.0,
+            call.service,
+            call.operation,
+            call.caller.as_deref().unwrap_or("Step Functions"),
+            call.took_ms
+        );
+    }
+    println!();
+}
+
+fn journal_writes(calls: &[TimedCall]) -> Vec<&TimedCall> {
+    calls
+        .iter()
+        .filter(|c| c.service == "dynamodb" && JOURNAL_WRITES.contains(&c.operation.as_str()))
+        .collect()
+}
+
+/// The seed's handler as a function of the Lambda host (the cold section registers it too).
+async fn register_seed(cloud: &Cloud, python: &str) {
+    let bootstrap = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/seed-baseline/bootstrap");
+    let config: FunctionConfig = serde_json::from_value(json!({"name": "seed-baseline", "binary": bootstrap,
+                        "environment": {"CWQ_BENCH_PYTHON": python}, "memory_mb": 128}))
+    .unwrap();
+    AdminClient::new(&cloud.endpoint)
+        .put_function(&config)
+        .await
+        .unwrap();
+}
+
+fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+async fn timeline_since(cloud: &Cloud, since: f64) -> Vec<TimedCall> {
+    let mut calls = AdminClient::new(&cloud.endpoint).timeline().await.unwrap();
+    calls.retain(|c| c.at >= since);
+    calls.sort_by(|a, b| a.at.total_cmp(&b.at));
+    calls
+}
+
+/// The first call of `service:operation` in `calls`, as an index.
+fn position(calls: &[TimedCall], service: &str, operation: &str) -> usize {
+    calls
+        .iter()
+        .position(|c| c.service == service && c.operation == operation)
+        .unwrap_or_else(|| panic!("no {service}:{operation} in {calls:?}"))
+}
+
+async fn cwq_once(cloud: &Cloud, deployment: &cwq_localcloud::deploy::Deployment, i: u32) -> Sample {
+    let spoke = cloud
+        .spoke(&format!("10.{}.0.0/16", 170 + i), &[("domain", "hub")])
+        .await;
+    let event = high(&spoke, &format!("first{i}"));
+    let sent = now();
+    cwq_localcloud::deploy::inject(&cloud.endpoint, deployment, &event)
+        .await
+        .unwrap();
+    let verified = loop {
+        if let Some(item) = cloud.item(&spoke.attachment_id).await {
+            if item.status() == cwq_domain::lifecycle::Status::Quarantined {
+                break now();
+            }
+        }
+        assert!(now() - sent < 60.0, "never contained");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let calls = timeline_since(cloud, sent).await;
+    let delivered = position(&calls, "states", "StartExecution");
+    let tag = position(&calls, "networkmanager", "TagResource");
+    let at = calls[delivered].at;
+    Sample {
+        first_call_ms: (calls[tag].at - at) * 1000.0,
+        verified_ms: (verified - at) * 1000.0,
+        before_tag: calls[delivered..tag].to_vec(),
+    }
+}
+
+async fn seed_once(cloud: &Cloud, i: u32) -> f64 {
+    let spoke = cloud
+        .spoke(&format!("10.{}.0.0/16", 180 + i), &[("domain", "hub")])
+        .await;
+    let mut event = high(&spoke, &format!("seed-first{i}"));
+    event["core_network_id"] = json!(cloud.core_network_id());
+    let sent = now();
+    let answer = invoke(&cloud.endpoint, OWNER, "seed-baseline", &event)
+        .await
+        .unwrap();
+    assert_eq!(answer["attachment"], spoke.attachment_id.as_str(), "{answer}");
+    let calls = timeline_since(cloud, sent).await;
+    let delivered = position(&calls, "lambda", "Invoke");
+    let tag = position(&calls, "networkmanager", "TagResource");
+    (calls[tag].at - calls[delivered].at) * 1000.0
+}
