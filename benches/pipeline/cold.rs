@@ -116,26 +116,10 @@ async fn cwq_cold_starts(cloud: &Cloud, rounds: u32) -> (ColdStarts, Incident) {
         invocations,
         calls,
         call_ms,
-        transitions: transitions(cloud, &execution).await,
+        transitions: states_entered(cloud, &execution).await.len(),
         baseline_warm_ms: 0.0,
     };
     (cold, incident)
-}
-
-/// The states an execution entered.
-async fn transitions(cloud: &Cloud, execution: &str) -> usize {
-    let history = cloud
-        .step_functions()
-        .get_execution_history()
-        .execution_arn(execution)
-        .max_results(1000)
-        .send()
-        .await
-        .unwrap();
-    let events = history.events().iter();
-    events
-        .filter(|e| e.r#type().as_str().ends_with("StateEntered"))
-        .count()
 }
 
 /// The seed sample's figures: its cold starts and its warm invocations (ms).
@@ -147,10 +131,6 @@ struct Baseline {
 /// The seed sample's calls in Python through the same Runtime API host: `rounds` cold starts,
 /// each followed by 20 warm invocations.
 async fn python_baseline(cloud: &Cloud, python: &str, rounds: u32) -> Baseline {
-    let baseline = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/seed-baseline/bootstrap");
-    let config: FunctionConfig = serde_json::from_value(json!({"name": "seed-baseline", "binary": baseline,
-                        "environment": {"CWQ_BENCH_PYTHON": python}, "memory_mb": 128}))
-    .unwrap();
     let spoke = cloud.spoke("10.110.0.0/16", &[("domain", "hub")]).await;
     let mut event = high(&spoke, "seed");
     event["core_network_id"] = json!(cloud.core_network_id());
@@ -159,10 +139,7 @@ async fn python_baseline(cloud: &Cloud, python: &str, rounds: u32) -> Baseline {
         warm: Vec::new(),
     };
     for _ in 0..rounds {
-        AdminClient::new(&cloud.endpoint)
-            .put_function(&config)
-            .await
-            .unwrap();
+        register_seed(cloud, python).await;
         let answer = invoke(&cloud.endpoint, OWNER, "seed-baseline", &event)
             .await
             .unwrap();

@@ -7,12 +7,21 @@ pub async fn storm(cloud: &Arc<Cloud>) {
     let vpcs = 100;
     let findings = 1000;
     let spokes = storm_spokes(cloud, vpcs).await;
+    // AWS-like Cloud WAN for the storm: each move takes seconds, and a tag change while one is
+    // applied is answered ConflictException.
+    cloud
+        .cloud_wan(|s| {
+            s.transition_delay_ms = common::TRANSITION_MS;
+            s.conflict_during_transition = true;
+        })
+        .await;
     let tags_before = tag_resource_calls(cloud);
     let started = Instant::now();
     let (executions, sent) = deliver(cloud, &spokes, findings).await;
     let delivered = started.elapsed();
     let (outcomes, peak) = drain(cloud, &executions).await;
     let drained = started.elapsed();
+    cloud.cloud_wan(|s| s.transition_delay_ms = 0).await;
     let tags = tag_resource_calls(cloud) - tags_before;
     let mut moved = 0;
     for spoke in &spokes {
@@ -24,7 +33,9 @@ pub async fn storm(cloud: &Arc<Cloud>) {
     println!("## Storm\n");
     println!(
         "{findings} findings over {vpcs} VPCs (ten each; half the VPCs High, half Medium) delivered \
-         evenly within one minute through the deployed EventBridge rule.\n"
+         evenly within one minute through the deployed EventBridge rule; Cloud WAN AWS-like: each \
+         move takes {} s and a tag change during one is answered ConflictException.\n",
+        common::TRANSITION_MS / 1000
     );
     println!("| figure | value |\n|---|---|");
     println!("| executions started | {} |", executions.len());

@@ -58,7 +58,8 @@ pub async fn report(waiting: Waiting) {
     let price: f64 = toml::from_str::<toml::Table>(include_str!("prices.toml")).unwrap()["transition"]
         .as_float()
         .unwrap();
-    let sfn = waiting.cloud.step_functions();
+    let cloud = &waiting.cloud;
+    let sfn = cloud.step_functions();
     println!("## Waiting for Cloud WAN\n");
     println!(
         "One quarantine per row on a local cloud deployed with the template's defaults \
@@ -84,20 +85,8 @@ pub async fn report(waiting: Waiting) {
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
         };
-        let history = sfn
-            .get_execution_history()
-            .execution_arn(execution)
-            .max_results(1000)
-            .send()
-            .await
-            .unwrap();
-        let entered: Vec<&str> = history
-            .events()
-            .iter()
-            .filter(|e| e.r#type().as_str().ends_with("StateEntered"))
-            .filter_map(|e| e.state_entered_event_details().map(|d| d.name()))
-            .collect();
-        let reconciles = entered.iter().filter(|n| **n == "Reconcile").count();
+        let entered = states_entered(cloud, execution).await;
+        let reconciles = entered.iter().filter(|n| *n == "Reconcile").count();
         println!(
             "| {} | {status} | {} | {reconciles} | ${:.6} | 0 transitions, $0 |",
             match seconds {
