@@ -58,6 +58,37 @@ async fn run(
     (described.status().clone(), output, events)
 }
 
+/// A local cloud with the probe function and a state machine `name` of `definition`: the
+/// stack, a Step Functions client and the machine's ARN.
+async fn probe_machine(
+    state: &str,
+    with_moto: bool,
+    name: &str,
+    definition: &str,
+) -> (stack::Stack, aws_sdk_sfn::Client, String) {
+    let stack = stack::start(StackConfig {
+        port: 0,
+        state_dir: temp_dir(state),
+        with_moto,
+        cloudwan: Settings::default(),
+    })
+    .await
+    .unwrap();
+    let probe = FunctionConfig::new("probe", env!("CARGO_BIN_EXE_cwq-probe"));
+    admin(&stack.gateway).put_function(&probe).await.unwrap();
+    let sfn = aws_sdk_sfn::Client::new(&sdk_config(&stack.gateway, "123456789012").await);
+    let machine = sfn
+        .create_state_machine()
+        .name(name)
+        .definition(definition)
+        .role_arn("arn:aws:iam::123456789012:role/cwq-local")
+        .send()
+        .await
+        .unwrap();
+    let arn = machine.state_machine_arn().to_string();
+    (stack, sfn, arn)
+}
+
 /// The execution once it is no longer running.
 async fn ended(
     sfn: &aws_sdk_sfn::Client,
@@ -75,27 +106,9 @@ async fn ended(
 
 #[tokio::test]
 async fn a_task_retries_a_named_error_and_catches_another() {
-    let stack = stack::start(StackConfig {
-        port: 0,
-        state_dir: temp_dir("state-machine"),
-        with_moto: true,
-        cloudwan: Settings::default(),
-    })
-    .await
-    .unwrap();
+    let (stack, sfn, machine) = probe_machine("state-machine", true, "probe-machine", DEFINITION).await;
     let cloud = &stack.gateway;
-    let probe = FunctionConfig::new("probe", env!("CARGO_BIN_EXE_cwq-probe"));
-    admin(cloud).put_function(&probe).await.unwrap();
-    let sfn = aws_sdk_sfn::Client::new(&sdk_config(cloud, "123456789012").await);
-    let machine = sfn
-        .create_state_machine()
-        .name("probe-machine")
-        .definition(DEFINITION)
-        .role_arn("arn:aws:iam::123456789012:role/cwq-local")
-        .send()
-        .await
-        .unwrap();
-    let machine = machine.state_machine_arn();
+    let machine = machine.as_str();
 
     let (status, output, _) = run(&sfn, machine, "echo", json!({"echo": "hello"})).await;
     assert_eq!(status, ExecutionStatus::Succeeded);
@@ -293,27 +306,8 @@ async fn token_of(sfn: &aws_sdk_sfn::Client, execution: &str) -> String {
 /// made-up one `InvalidToken`.
 #[tokio::test]
 async fn a_task_waits_for_its_token() {
-    let stack = stack::start(StackConfig {
-        port: 0,
-        state_dir: temp_dir("task-token"),
-        with_moto: false,
-        cloudwan: Settings::default(),
-    })
-    .await
-    .unwrap();
-    let cloud = &stack.gateway;
-    let probe = FunctionConfig::new("probe", env!("CARGO_BIN_EXE_cwq-probe"));
-    admin(cloud).put_function(&probe).await.unwrap();
-    let sfn = aws_sdk_sfn::Client::new(&sdk_config(cloud, "123456789012").await);
-    let machine = sfn
-        .create_state_machine()
-        .name("asks")
-        .definition(WAITS_FOR_A_TOKEN)
-        .role_arn("arn:aws:iam::123456789012:role/cwq-local")
-        .send()
-        .await
-        .unwrap();
-    let machine = machine.state_machine_arn();
+    let (stack, sfn, machine) = probe_machine("task-token", false, "asks", WAITS_FOR_A_TOKEN).await;
+    let machine = machine.as_str();
     let start = |name: &'static str, timeout: u64| {
         let sfn = sfn.clone();
         let machine = machine.to_string();

@@ -36,31 +36,24 @@ pub async fn decide(p: &Ports, mut incident: Incident) -> Result<Incident, StepE
     let mut audit = received(p, &mut incident, answer.as_ref(), now).await?;
 
     let (core, facts) = read_all(p, &incident, now).await?;
-    let judged: Vec<Judged> = match &core {
-        Some(core) => {
-            let j = Judging {
-                p,
-                incident: &incident,
-                core,
-                now,
-                answer: answer.as_ref(),
-            };
-            incident
-                .legs
-                .iter()
-                .zip(facts)
-                .map(|(leg, facts)| match (&leg.attachment, facts) {
-                    (Some(attachment), Some(facts)) => judge(&j, leg, attachment, facts),
-                    _ => Judged::Done(not_attached(p, leg)),
-                })
-                .collect()
-        }
-        None => incident
-            .legs
-            .iter()
-            .map(|leg| Judged::Done(not_attached(p, leg)))
-            .collect(),
-    };
+    let judged: Vec<Judged> = incident
+        .legs
+        .iter()
+        .zip(facts)
+        .map(|(leg, facts)| match (&leg.attachment, facts, &core) {
+            (Some(attachment), Some(facts), Some(core)) => {
+                let j = Judging {
+                    p,
+                    incident: &incident,
+                    core,
+                    now,
+                    answer: answer.as_ref(),
+                };
+                judge(&j, leg, attachment, facts)
+            }
+            _ => Judged::Done(not_attached(p, leg)),
+        })
+        .collect();
     let ask = what_to_ask(p, &judged);
     let decided = admit_and_write(p, &incident, judged, now).await?;
     incident.asking = ask.is_some();
