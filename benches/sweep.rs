@@ -88,7 +88,7 @@ async fn main() {
         "{} live quarantines (each a contained attachment on the Cloud WAN emulator) and {} other journal items \
          (audit entries) on the local cloud; ListTagsForResource answers in {NM_LATENCY_MS} ms; the sweep function \
          as the template deploys it but with {} MB: timeout {} s, `CWQ_SWEEP_BUDGET_SECONDS` {}, {} checks \
-         at once; release build. Setup took {:.0} s. Listing the live index alone (from the benchmark, {} \
+         at once; quick profile (Cargo.toml). Setup took {:.0} s. Listing the live index alone (from the benchmark, {} \
          items): {:.1} s. Calls: what one run asked of each service (Query pages of the live index, \
          consistent GetItem of an item it may act on, ListTagsForResource per drift check, \
          StartExecution per release or repair).\n",

@@ -56,14 +56,22 @@ fn every_placeholder_has_a_substitution_and_every_lambda_a_binary() {
                 .unwrap_or_else(|| panic!("{name}.{key}: not a GetAtt"));
             let function = &resources[target];
             assert_eq!(function["Type"], "AWS::Serverless::Function", "{name}.{key}");
+            // Every function runs the one Lambda binary; its Handler names the step, which
+            // must be the step the placeholder is named after.
             let code_uri = function["Properties"]["CodeUri"].as_str().unwrap();
             let manifest = std::fs::read_to_string(root().join(code_uri).join("Cargo.toml")).unwrap();
             let package: toml::Value = toml::from_str(&manifest).unwrap();
-            let binary = package["package"]["name"].as_str().unwrap();
+            let binary = function["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .unwrap();
+            assert_eq!(package["package"]["name"].as_str(), Some(binary), "{target}");
             assert!(
                 binaries.join(binary).is_file(),
                 "{name}.{key}: {binary} is not built by the workspace"
             );
+            let step = cwq_pipeline::Step::from_placeholder(&format!("${{{key}}}"))
+                .unwrap_or_else(|| panic!("{name}.{key}: names no step"));
+            assert_eq!(function["Properties"]["Handler"], step.name(), "{target}");
             assert_eq!(
                 function["Metadata"]["BuildMethod"], "rust-cargolambda",
                 "{target}"

@@ -4,41 +4,49 @@
 use super::*;
 use cwq_localcloud::lambda_host::FunctionStats;
 
-/// 1: cold start, first invocation and peak memory per function, five cold starts each, and
-/// the Python baseline through the same host.
+/// 1: cold start, first invocation and peak memory per function, five cold starts each, with
+/// the binary the benches were built with (the `quick` profile) and the one that ships (the
+/// release profile, `CWQ_BENCH_SHIPPED`), and the Python baseline through the same host.
 pub async fn cold_starts_and_baseline(cloud: &Cloud) -> Incident {
     let rounds = 5;
-    let (cwq, incident) = cwq_cold_starts(cloud, rounds).await;
+    let (quick, incident) = cwq_cold_starts(cloud, rounds).await;
+    let shipped_binary = std::env::var("CWQ_BENCH_SHIPPED").expect("CWQ_BENCH_SHIPPED: run scripts/bench");
+    let quick_binary = run_functions_from(cloud, shipped_binary.as_ref()).await;
+    let (shipped, _) = cwq_cold_starts(cloud, rounds).await;
+    run_functions_from(cloud, &quick_binary).await;
     let python = env_python();
     let baseline = python_baseline(cloud, &python, rounds).await;
     let import = python_import_cost(&python);
 
     println!("## Cold start and memory per function\n");
-    println!("Five cold starts of each function (the Lambda host restarted between rounds); medians.");
-    println!(
-        "Baseline: `benches/seed-baseline` — Python 3 + boto3, the seed sample's calls (ListAttachments,"
-    );
+    println!("Five cold starts of each function (the Lambda host restarted between rounds); medians. Each");
+    println!("function runs the one Lambda binary (functions/), built twice: with the `quick` profile the");
+    println!("benches use and with the release profile `scripts/package` ships (Cargo.toml). Baseline:");
+    println!("`benches/seed-baseline` — Python 3 + boto3, the seed sample's calls (ListAttachments,");
     println!("TagResource), run by awslambdaric through the same Runtime API host.\n");
-    println!("| function | start → first `next` | first invocation (incl. start) | peak RSS |");
+    println!("| function | start → first `next`: quick / shipped | first invocation (incl. start): quick / shipped | peak RSS: quick / shipped |");
     println!("|---|---|---|---|");
-    let mut rust_inits = Vec::new();
-    let mut rust_rss = Vec::new();
+    let (mut inits, mut rss) = (Vec::new(), Vec::new());
     for name in FUNCTIONS {
         let key = format!("cwq-{name}Function");
-        let (i, f, r) = cwq.medians(&key);
-        rust_inits.push(i);
-        rust_rss.push(r);
-        println!("| {name} | {i:.1} ms | {f:.1} ms | {:.1} MiB |", r / 1024.0);
+        let (qi, qf, qr) = quick.medians(&key);
+        let (si, sf, sr) = shipped.medians(&key);
+        inits.push(si);
+        rss.push(sr);
+        println!(
+            "| {name} | {qi:.1} / {si:.1} ms | {qf:.1} / {sf:.1} ms | {:.1} / {:.1} MiB |",
+            qr / 1024.0,
+            sr / 1024.0
+        );
     }
     let (pi, pf, pr) = baseline.cold.medians("seed-baseline");
     println!(
         "| **baseline: Python + boto3** | {pi:.1} ms | {pf:.1} ms | {:.1} MiB |",
         pr / 1024.0
     );
-    let ri = median(rust_inits);
-    let rr = median(rust_rss);
+    let (ri, rr) = (median(inits), median(rss));
     println!(
-        "| ratio, baseline ÷ cwq (median function) | {:.0}× | | {:.1}× |",
+        "| ratio, baseline ÷ cwq shipped (median function) | {:.0}× | | {:.1}× |",
         pi / ri,
         pr / rr
     );
@@ -54,6 +62,23 @@ pub async fn cold_starts_and_baseline(cloud: &Cloud) -> Incident {
         baseline_warm_ms: median(baseline.warm),
         ..incident
     }
+}
+
+/// Registers every cwq function again running `binary` (a cold start next); the binary they ran.
+async fn run_functions_from(cloud: &Cloud, binary: &std::path::Path) -> std::path::PathBuf {
+    let admin = AdminClient::new(&cloud.endpoint);
+    let mut before = std::path::PathBuf::new();
+    for (name, function) in functions(cloud).await {
+        if name.starts_with("cwq-") {
+            before = function.config.binary.clone();
+            let config = FunctionConfig {
+                binary: binary.to_path_buf(),
+                ..function.config
+            };
+            admin.put_function(&config).await.unwrap();
+        }
+    }
+    before
 }
 
 /// Each function's cold starts: start → first `next`, first invocation, peak RSS (KiB).

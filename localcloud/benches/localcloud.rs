@@ -162,7 +162,7 @@ async fn main() {
     }
 
     // The Lambda host: five cold starts of the probe, then warm calls.
-    let probe = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/cwq-probe");
+    let probe = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/quick/cwq-probe");
     let probe = std::env::var("CWQ_PROBE")
         .map(std::path::PathBuf::from)
         .unwrap_or(probe);
@@ -242,7 +242,7 @@ async fn main() {
         ms(median(warm))
     );
     println!(
-        "| cwq-probe binary size (release, not stripped) | {:.1} MiB |",
+        "| cwq-probe binary size (quick profile, stripped) | {:.1} MiB |",
         probe_size as f64 / 1048576.0
     );
     cloud.stop().await;

@@ -14,20 +14,19 @@ use tracing::Instrument;
 /// runtime's default is text whenever Lambda does not say JSON. The level: AWS_LAMBDA_LOG_LEVEL,
 /// else RUST_LOG, else INFO.
 fn init_logs() {
-    use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+    use tracing_subscriber::filter::LevelFilter;
     let text = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("text"));
+    // LoggingConfig's ApplicationLogLevel reaches the function as AWS_LAMBDA_LOG_LEVEL: a level,
+    // never per-module directives, so no env filter (and its regex engine) is linked.
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .ok()
         .and_then(|l| l.parse::<LevelFilter>().ok())
         .unwrap_or(LevelFilter::INFO);
-    let filter = EnvFilter::builder()
-        .with_default_directive(level.into())
-        .from_env_lossy();
     let logs = tracing_subscriber::fmt()
         .with_target(false)
         .without_time()
-        .with_env_filter(filter);
+        .with_max_level(level);
     match text {
         true => logs.init(),
         false => logs.json().init(),

@@ -92,9 +92,14 @@ impl Deployer<'_> {
                 .unwrap_or(default)
         };
         let memory = number("MemorySize", 128);
+        let handler = properties["Handler"]
+            .as_str()
+            .or_else(|| self.globals["Handler"].as_str())
+            .ok_or_else(|| DeployError::Template(format!("{logical}: no Handler")))?;
         let config = FunctionConfig {
             name: physical.to_string(),
             binary,
+            handler: handler.to_string(),
             environment,
             timeout_seconds: number("Timeout", 3),
             memory_mb: u32::try_from(memory).map_err(|_| {

@@ -129,7 +129,7 @@ pub(super) fn binary_name(
         .ok_or_else(|| DeployError::Template(format!("{}: no [package] name", manifest.display())))
 }
 
-/// The binaries the template's functions need, for building them first.
+/// The binaries the template's functions need, for building them first (each once).
 pub fn function_binaries(template: &Path) -> Result<Vec<String>, DeployError> {
     let doc = load_template(template)?;
     let dir = template.parent().unwrap_or(Path::new("."));
@@ -139,5 +139,7 @@ pub fn function_binaries(template: &Path) -> Result<Vec<String>, DeployError> {
             names.push(binary_name(dir, logical, resource)?);
         }
     }
+    names.sort();
+    names.dedup();
     Ok(names)
 }

@@ -203,7 +203,7 @@ impl Function {
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .env("TZ", ":UTC")
             .env("LANG", "en_US.UTF-8")
-            .env("_HANDLER", "bootstrap")
+            .env("_HANDLER", &c.handler)
             .env("LAMBDA_TASK_ROOT", &task_root)
             .env("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023")
             .env("AWS_LAMBDA_RUNTIME_API", self.runtime_addr.to_string())

@@ -32,6 +32,9 @@ pub struct FunctionConfig {
     pub name: String,
     /// The bootstrap binary.
     pub binary: PathBuf,
+    /// The function's `Handler`, which provided.al2023 passes to the bootstrap as `_HANDLER`.
+    #[serde(default = "default_handler")]
+    pub handler: String,
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
     #[serde(default = "default_timeout")]
@@ -47,11 +50,16 @@ impl FunctionConfig {
         Self {
             name: name.into(),
             binary: binary.into(),
+            handler: default_handler(),
             environment: BTreeMap::new(),
             timeout_seconds: default_timeout(),
             memory_mb: default_memory(),
         }
     }
+}
+
+fn default_handler() -> String {
+    "bootstrap".to_string()
 }
 
 fn default_timeout() -> u64 {

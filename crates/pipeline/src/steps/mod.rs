@@ -1,5 +1,5 @@
-//! The steps of the two state machines, one module each; the Lambdas in functions/<step> are
-//! thin mains around [`Step::handle`]. Every step is idempotent: run again, it converges to
+//! The steps of the two state machines, one module each; the Lambda binary (functions/) runs
+//! [`Step::handle`] for the step its function's `Handler` names. Every step is idempotent: run again, it converges to
 //! the same place, which makes Step Functions' retries, redrive and a new execution with the
 //! same input all safe.
 
@@ -52,7 +52,8 @@ impl Step {
         Self::Sweep,
     ];
 
-    /// The binary (functions/<name>) and the ASL placeholder stem (`${EnrichFunctionArn}`).
+    /// The function's `Handler` in template.yaml and the ASL placeholder stem
+    /// (`${EnrichFunctionArn}`).
     pub fn name(self) -> &'static str {
         match self {
             Self::Enrich => "enrich",
@@ -63,6 +64,11 @@ impl Step {
             Self::Outcome => "outcome",
             Self::Sweep => "sweep",
         }
+    }
+
+    /// The step a function's `Handler` names.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
     }
 
     /// Whether the step reads the response policy (the others run without one).
