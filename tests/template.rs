@@ -72,6 +72,7 @@ fn every_placeholder_has_a_substitution_and_every_lambda_a_binary() {
             let step = cwq_pipeline::Step::from_placeholder(&format!("${{{key}}}"))
                 .unwrap_or_else(|| panic!("{name}.{key}: names no step"));
             assert_eq!(function["Properties"]["Handler"], step.name(), "{target}");
+            assert_eq!(cwq_pipeline::Step::from_name(step.name()), Some(step), "{target}");
             assert_eq!(
                 function["Metadata"]["BuildMethod"], "rust-cargolambda",
                 "{target}"

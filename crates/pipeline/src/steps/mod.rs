@@ -1,7 +1,7 @@
 //! The steps of the two state machines, one module each; the Lambda binary (functions/) runs
-//! [`Step::handle`] for the step its function's `Handler` names. Every step is idempotent: run again, it converges to
-//! the same place, which makes Step Functions' retries, redrive and a new execution with the
-//! same input all safe.
+//! [`Step::handle`] for the step its function's `Handler` names. Every step is idempotent: run
+//! again, it converges to the same place, which makes Step Functions' retries, redrive and a
+//! new execution with the same input all safe.
 
 mod ask;
 mod decide;
