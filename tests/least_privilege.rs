@@ -22,22 +22,22 @@ const NOT_CALLED_HERE: &[(&str, &str, &str)] = &[
         "CreateSnapshots with TagSpecifications is authorised as ec2:CreateTags too",
     ),
     (
-        "EnrichFunction",
+        "DecideFunction",
         "ecs:DescribeTasks",
         "an ECS task in cwq's own account; tests/workloads.rs looks tasks up through the workload role",
     ),
     (
-        "EnrichFunction",
+        "DecideFunction",
         "eks:DescribeCluster",
         "an EKS cluster in cwq's own account; tests/workloads.rs looks clusters up through the workload role",
     ),
     (
-        "EnrichFunction",
+        "DecideFunction",
         "ec2:DescribeSubnets",
         "a task's or cluster's subnet in cwq's own account; tests/workloads.rs, through the workload role",
     ),
     (
-        "EnrichFunction",
+        "DecideFunction",
         "ec2:DescribeNetworkInterfaces",
         "an interface in cwq's own account; tests/workloads.rs, through the workload role",
     ),
@@ -45,11 +45,6 @@ const NOT_CALLED_HERE: &[(&str, &str, &str)] = &[
         "DecideFunction",
         "organizations:ListParents",
         "only when a scope rule names an OU (tests/workloads.rs, scope rules by OU)",
-    ),
-    (
-        "DecideFunction",
-        "dynamodb:BatchWriteItem",
-        "the trail is written after the tag (Reconcile, Outcome); Decide writes it only when a move waits for a person (tests/approvals.rs)",
     ),
     (
         "DecideFunction",
@@ -320,12 +315,12 @@ fn each_grant_is_bounded_by_its_resource_and_conditions() {
         );
     }
 
-    // The workload role trusts the enrich and snapshot roles alone: they, and no other
-    // function, live under the path it names.
+    // The workload role trusts the roles of Decide (which enriches) and Snapshot alone: they,
+    // and no other function, live under the path it names.
     let path = json!({"Fn::Sub": "/${AWS::StackName}/workload-callers/"});
     for (logical, resource) in template["Resources"].as_object().unwrap() {
         if resource["Type"] == "AWS::Serverless::Function" {
-            let expected = matches!(logical.as_str(), "EnrichFunction" | "SnapshotFunction");
+            let expected = matches!(logical.as_str(), "DecideFunction" | "SnapshotFunction");
             assert_eq!(resource["Properties"]["RolePath"] == path, expected, "{logical}");
         }
     }

@@ -168,7 +168,7 @@ async fn protected_sample_and_non_ec2_findings_change_nothing() {
     let mut sample = finding("bitcoin-tool-high", &inspection, "prot2", None, None);
     sample["detail"]["service"]["additionalInfo"] = json!({"sample": true});
     assert!(cloud.inject(&sample).contains("SUCCEEDED"));
-    // An S3 finding: the rule does not deliver it; started by hand, Enrich records it.
+    // An S3 finding: the rule does not deliver it; started by hand, Decide records it.
     let s3: Value = serde_json::from_str(
         &std::fs::read_to_string(repo("fixtures/guardduty/neg-iamuser-tor-ipcaller.json")).unwrap(),
     )

@@ -89,9 +89,9 @@ async fn a_redrive_resumes_the_failed_step_under_the_same_arn() {
     assert_eq!(status, "SUCCEEDED");
     let (_, redrives, entered) = described(&cloud, &arn).await;
     assert_eq!(redrives, 1);
-    // Enrich, Decide and the containment ran once; only Record the outcome ran again.
+    // Decide (which enriches) and the containment ran once; only Record the outcome ran again.
     assert_eq!(
-        entered.iter().filter(|s| *s == "Enrich the finding").count(),
+        entered.iter().filter(|s| *s == "Decide").count(),
         1,
         "{entered:?}"
     );
@@ -118,7 +118,7 @@ async fn a_redrive_resumes_the_failed_step_under_the_same_arn() {
 async fn a_failure_that_ended_in_the_fail_state_is_restarted_as_a_new_execution() {
     let cloud = Cloud::start("restart-new", OVERLAY_CORE, None, &[]).await;
     let spoke = cloud.spoke("10.1.0.0/16", &[("domain", "hub")]).await;
-    // Enrich must ask EC2 for the instance's VPCs, and may not: the execution records
+    // Decide must ask EC2 for the instance's VPCs, and may not: the execution records
     // Quarantine Failed and ends in its Fail state.
     cloud.fault(&["--service", "ec2", "--operation", "DescribeInstances", "--denied"]);
     let mut event = finding("bitcoin-tool-high", &spoke, "new1", None, None);
@@ -143,7 +143,7 @@ async fn a_failure_that_ended_in_the_fail_state_is_restarted_as_a_new_execution(
     let (_, redrives, entered) = described(&cloud, &arn).await;
     assert_eq!(redrives, 1);
     assert_eq!(
-        entered.iter().filter(|s| *s == "Enrich the finding").count(),
+        entered.iter().filter(|s| *s == "Decide").count(),
         1,
         "{entered:?}"
     );

@@ -131,7 +131,7 @@ fn every_placeholder_has_a_substitution_and_every_lambda_a_binary() {
             for catch in state["Catch"].as_array().into_iter().flatten() {
                 let answer = json!(["States.Timeout", "cwq.Denied"]);
                 if name == "Ask for approval" && catch["ErrorEquals"] == answer {
-                    assert_eq!(catch["Next"], "Decide", "{machine}/{name}");
+                    assert_eq!(catch["Next"], "Decide with the answer", "{machine}/{name}");
                     continue;
                 }
                 assert_eq!(catch["Next"], "Record the outcome", "{machine}/{name}");

@@ -18,7 +18,7 @@ pub async fn calls_and_growth(cloud: &Cloud, incident: &Incident) {
         "Filler VPC attachments in the finding's Region, the finding's VPC attached last (the end of \
          the listing); calls made by one quarantine, first sighting and again for the same VPC.\n"
     );
-    println!("| attachments | first: ListAttachments | first: enrich | again: ListAttachments | again: GetVpcAttachment | again: enrich |");
+    println!("| attachments | first: ListAttachments | first: Decide's first invocation | again: ListAttachments | again: GetVpcAttachment | again: Decide's first invocation |");
     println!("|---|---|---|---|---|---|");
     let nm = cloud.network_manager();
     let mut filler = 0;
@@ -76,11 +76,12 @@ pub async fn calls_and_growth(cloud: &Cloud, incident: &Incident) {
         }
         println!("| {} |", row.join(" | "));
     }
-    println!("\n(\"again: GetVpcAttachment\" counts verify's checks too; enrich's is one of them.)\n");
+    println!("\n(Decide's first invocation enriches, decides and makes the first tag; \"again: GetVpcAttachment\" counts verify's checks too, the lookup's is one of them.)\n");
 }
 
 async fn enrich_durations(cloud: &Cloud) -> Vec<f64> {
     let mut functions = functions(cloud).await;
-    let enrich = functions.remove("cwq-EnrichFunction");
+    // The first invocation enriches, decides and tags; one per quarantine here.
+    let enrich = functions.remove("cwq-DecideFunction");
     enrich.map(|f| f.stats.durations_ms).unwrap_or_default()
 }

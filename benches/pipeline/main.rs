@@ -28,15 +28,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const FUNCTIONS: [&str; 7] = [
-    "Enrich",
-    "Decide",
-    "Reconcile",
-    "Snapshot",
-    "Outcome",
-    "Release",
-    "Sweep",
-];
+const FUNCTIONS: [&str; 6] = ["Decide", "Reconcile", "Snapshot", "Outcome", "Release", "Sweep"];
 
 fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {

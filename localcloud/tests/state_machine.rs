@@ -187,7 +187,7 @@ async fn a_timeout_is_retried_under_either_name_it_may_have() {
         &std::fs::read_to_string(common::repo_file("statemachine/quarantine.asl.json")).unwrap(),
     )
     .unwrap();
-    let crash_retrier = deployed["States"]["Enrich the finding"]["Retry"]
+    let crash_retrier = deployed["States"]["Decide"]["Retry"]
         .as_array()
         .unwrap()
         .iter()

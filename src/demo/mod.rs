@@ -218,7 +218,7 @@ impl Demo {
         state_dir: &Path,
         core_network_id: &str,
     ) -> Result<deploy::Deployment, CliError> {
-        heading("3. Deploy template.yaml: 7 Lambdas, 2 state machines, the journal, the rule, the sweep");
+        heading("3. Deploy template.yaml: 6 Lambdas, 2 state machines, the journal, the rule, the sweep");
         let deployment = local::deploy_stack(
             state_dir,
             &DeployArgs {

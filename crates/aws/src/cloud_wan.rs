@@ -83,6 +83,8 @@ fn live(a: &Attachment) -> LiveAttachment {
         state_name: a.state().map_or("UNKNOWN", |s| s.as_str()).to_string(),
         segment: a.segment_name().map(str::to_string),
         proposed_tags: a.proposed_segment_change().map(|p| tag_map(p.tags())),
+        // Absent is unknown, not "no tags" (docs/aws-behaviour.md).
+        tags: a.tags.as_deref().map(tag_map),
     }
 }
 
@@ -119,12 +121,12 @@ impl CloudWan for NetworkManager {
             .ok_or_else(|| PortError::NotFound(format!("{attachment_id}: no attachment in the response")))
     }
 
-    async fn find_vpc_attachment(
+    async fn scan_vpc_attachments(
         &self,
         core_network_id: &str,
-        vpc_id: &str,
         region: &str,
-    ) -> Result<Option<LiveAttachment>, PortError> {
+        vpc_id: &str,
+    ) -> Result<Vec<LiveAttachment>, PortError> {
         let mut pages = self
             .client
             .list_attachments()
@@ -134,20 +136,21 @@ impl CloudWan for NetworkManager {
             .max_results(500) // the most a page holds: the fewest round trips
             .into_paginator()
             .send();
+        let mut seen = Vec::new();
         while let Some(page) = pages.next().await {
             let page =
                 page.map_err(|e| classify("networkmanager ListAttachments", e, |e| class!(e, listing)))?;
-            // A VPC re-attached while its old attachment is deleted has two: take the live one.
-            let found = page
-                .attachments()
-                .iter()
-                .map(live)
-                .find(|a| a.state != LiveState::Gone && is_vpc_arn(&a.resource_arn, vpc_id, region));
-            if found.is_some() {
-                return Ok(found);
+            seen.extend(
+                page.attachments()
+                    .iter()
+                    .map(live)
+                    .filter(|a| a.state != LiveState::Gone),
+            );
+            if seen.iter().any(|a| is_vpc_arn(&a.resource_arn, vpc_id, region)) {
+                break;
             }
         }
-        Ok(None)
+        Ok(seen)
     }
 
     async fn tags(&self, attachment: &AttachmentRef) -> Result<Tags, PortError> {

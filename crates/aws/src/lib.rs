@@ -74,5 +74,6 @@ pub fn ports(sdk: &aws_config::SdkConfig, resources: &Resources, settings: Setti
         security_hub: Arc::new(security_hub::SecurityHubNotes::new(sdk.clone())),
         clock: Arc::new(SystemClock),
         settings: Arc::new(settings),
+        known: Default::default(),
     }
 }

@@ -71,6 +71,8 @@ pub async fn write(p: &Ports, deferred: &mut Deferred, now: &[AuditEntry]) -> Re
         p.journal
             .cache_attachment(&h.core_network_id, &h.region, &h.vpc_id, &h.attachment_id)
             .await?;
+        p.known
+            .remember(&h.core_network_id, &h.region, &h.vpc_id, &h.attachment_id, true);
     }
     let entries: Vec<AuditEntry> = deferred.audit.iter().chain(now).cloned().collect();
     if !entries.is_empty() {

@@ -10,6 +10,7 @@ pub mod contract;
 pub mod deferred;
 pub mod error;
 pub mod events;
+pub mod known;
 pub mod policy;
 pub mod ports;
 pub mod settings;

@@ -35,6 +35,10 @@ pub struct LiveAttachment {
     pub segment: Option<String>,
     /// With PENDING_TAG_ACCEPTANCE: the tags proposed.
     pub proposed_tags: Option<Tags>,
+    /// The attachment's tags when the answer carried them (GetVpcAttachment does; whether
+    /// ListAttachments does is not documented: docs/aws-behaviour.md). None: not carried, to
+    /// be read with ListTagsForResource, never taken for "no tags".
+    pub tags: Option<Tags>,
 }
 
 /// Network Manager, as the core network owner.
@@ -44,13 +48,15 @@ pub trait CloudWan: Send + Sync {
     async fn live_policy(&self, core_network_id: &str) -> Result<CoreNetworkPolicy, PortError>;
     /// GetVpcAttachment; `NotFound` when there is no such attachment.
     async fn attachment(&self, attachment_id: &str) -> Result<LiveAttachment, PortError>;
-    /// The live VPC attachment of `vpc_id` in `region` on the core network, if any.
-    async fn find_vpc_attachment(
+    /// The live VPC attachments in `region` on the core network (ListAttachments), page by
+    /// page until the page that holds `vpc_id`'s (every page when none does): what the scan
+    /// saw on the way is worth remembering.
+    async fn scan_vpc_attachments(
         &self,
         core_network_id: &str,
-        vpc_id: &str,
         region: &str,
-    ) -> Result<Option<LiveAttachment>, PortError>;
+        vpc_id: &str,
+    ) -> Result<Vec<LiveAttachment>, PortError>;
     /// ListTagsForResource: the attachment's tags (where protection is read).
     async fn tags(&self, attachment: &AttachmentRef) -> Result<Tags, PortError>;
     /// TagResource: every tag given, in one call.
@@ -70,12 +76,12 @@ pub trait Journal: Send + Sync {
     /// returns it with the version bumped; `Conflict` when another write came first.
     async fn put_item(&self, item: &AttachmentItem) -> Result<AttachmentItem, PortError>;
     /// `put_item` of each of a plan's new quarantines and the budget ledger (also versioned)
-    /// in one transaction: all are written, or none.
+    /// in one transaction: all are written, or none. Returns the items as stored.
     async fn put_items_admitted(
         &self,
         items: &[AttachmentItem],
         ledger: &BudgetLedger,
-    ) -> Result<(), PortError>;
+    ) -> Result<Vec<AttachmentItem>, PortError>;
     async fn budget(&self) -> Result<BudgetLedger, PortError>;
     /// The response policy `cwq policy apply` made active; None: none was applied.
     async fn active_policy(&self) -> Result<Option<StoredPolicy>, PortError>;
@@ -235,6 +241,8 @@ pub struct Ports {
     pub security_hub: Arc<dyn SecurityHub>,
     pub clock: Arc<dyn Clock>,
     pub settings: Arc<Settings>,
+    /// VPC → attachment, as this process last saw it (hints, checked before use).
+    pub known: Arc<crate::known::KnownAttachments>,
 }
 
 impl fmt::Debug for Ports {

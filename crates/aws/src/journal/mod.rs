@@ -92,7 +92,7 @@ impl Journal for DynamoJournal {
         &self,
         items: &[AttachmentItem],
         ledger: &BudgetLedger,
-    ) -> Result<(), PortError> {
+    ) -> Result<Vec<AttachmentItem>, PortError> {
         let mut puts = vec![conditional_put(
             &self.table,
             ledger_item(ledger)?,
@@ -105,7 +105,8 @@ impl Journal for DynamoJournal {
                 item.version,
             )?);
         }
-        self.transact_put(puts, "demands and budget").await
+        self.transact_put(puts, "demands and budget").await?;
+        Ok(items.iter().map(stored).collect())
     }
 
     async fn budget(&self) -> Result<BudgetLedger, PortError> {

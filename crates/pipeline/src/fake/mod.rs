@@ -23,5 +23,6 @@ pub fn ports(world: &Arc<World>, clock: Arc<dyn Clock>, settings: Settings) -> P
         security_hub: world.clone(),
         clock,
         settings: Arc::new(settings),
+        known: Default::default(),
     }
 }

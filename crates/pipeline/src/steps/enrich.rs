@@ -7,13 +7,17 @@
 //! The attachment is found by paging ListAttachments, a cost that grows with the core network;
 //! the answer is cached in the journal (after the first containing call: `Incident::journal`),
 //! and a later finding for the same VPC checks the cached attachment with one GetVpcAttachment
-//! and scans again when it is not that VPC's any more.
+//! and scans again when it is not that VPC's any more. A warm process remembers what its scans
+//! saw (`crate::known`) and checks that hint the same way, without the journal read before it.
+//! Enrich runs in Decide's invocation (`steps::contain`); what it saw is handed on in process
+//! ([`Lookup`]), so the decision reads nothing twice.
 
 use crate::contract::{Action, AttachmentHint, Deferred, Incident, Leg, Unresolved};
 use crate::error::{PortError, StepError};
+use crate::known::Hint;
 use crate::ports::{LiveAttachment, Ports};
 use cwq_domain::finding::{parse_event, Finding};
-use cwq_domain::lifecycle::{AttachmentRef, LiveState};
+use cwq_domain::lifecycle::{AttachmentItem, AttachmentRef, LiveState};
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -25,7 +29,18 @@ pub struct EnrichInput {
     pub execution_arn: String,
 }
 
-pub async fn enrich(p: &Ports, input: EnrichInput) -> Result<Incident, StepError> {
+/// What Enrich saw of one leg's attachment, for the decision in the same invocation.
+#[derive(Debug, Clone, Default)]
+pub struct Lookup {
+    /// The attachment as Cloud WAN reported it; None: the VPC is not attached.
+    pub live: Option<LiveAttachment>,
+    /// Its journal item, read beside the GetVpcAttachment that checked a hint. None: not
+    /// read; Some(None): cwq holds nothing on it yet.
+    pub item: Option<Option<AttachmentItem>>,
+}
+
+/// The incident plan, and per leg (in order) what the lookups saw.
+pub async fn enrich(p: &Ports, input: EnrichInput) -> Result<(Incident, Vec<Lookup>), StepError> {
     let finding = parse_event(&input.event.to_string()).map_err(|error| match error.is_not_applicable() {
         true => StepError::NotApplicable(error.to_string()),
         false => StepError::InvalidInput(format!("{error} ({})", error.name())),
@@ -33,14 +48,17 @@ pub async fn enrich(p: &Ports, input: EnrichInput) -> Result<Incident, StepError
     // A sample the policy ignores is recorded by Decide; its placeholder ids name nothing.
     let look_up = !finding.sample || p.settings.policy.findings.act_on_samples;
     let mut legs = Vec::new();
+    let mut lookups = Vec::new();
     let mut unresolved = Vec::new();
     let mut journal = Deferred::default();
     if look_up {
         for placed in placements(p, &finding, &mut unresolved).await? {
-            legs.push(leg(p, placed, &mut journal.hints).await?);
+            let (leg, lookup) = leg(p, placed, &mut journal.hints).await?;
+            legs.push(leg);
+            lookups.push(lookup);
         }
     }
-    Ok(Incident {
+    let incident = Incident {
         incident_id: incident_id(&finding),
         execution_arn: input.execution_arn,
         finding_time: input.event["time"]
@@ -55,7 +73,8 @@ pub async fn enrich(p: &Ports, input: EnrichInput) -> Result<Incident, StepError
         ask: None,
         approval: None,
         journal,
-    })
+    };
+    Ok((incident, lookups))
 }
 
 /// The finding id and its updatedAt: a re-sent finding is the same incident, an update with
@@ -124,14 +143,15 @@ async fn placements(
     Ok(placed)
 }
 
-async fn leg(p: &Ports, placed: Placed, hints: &mut Vec<AttachmentHint>) -> Result<Leg, StepError> {
+async fn leg(p: &Ports, placed: Placed, hints: &mut Vec<AttachmentHint>) -> Result<(Leg, Lookup), StepError> {
     let Placed {
         account,
         region,
         vpc_id,
     } = placed;
-    let found = find_attachment(p, &vpc_id, &region, hints).await?;
-    Ok(Leg {
+    let lookup = find_attachment(p, &vpc_id, &region, hints).await?;
+    let found = lookup.live.clone();
+    let leg = Leg {
         account: found.as_ref().map_or(account, |a| a.owner_account.clone()),
         segment_before: found.as_ref().and_then(|a| a.segment.clone()),
         attachment: found.map(|a| AttachmentRef {
@@ -145,35 +165,72 @@ async fn leg(p: &Ports, placed: Placed, hints: &mut Vec<AttachmentHint>) -> Resu
         region,
         vpc_id,
         decision: None,
-    })
+    };
+    Ok((leg, lookup))
 }
 
-/// The VPC's attachment: the cached one if it still is, else a scan (whose answer is a hint to
-/// cache).
+/// The VPC's attachment: the one this process or the journal knows, if it still is (its item
+/// read in the same round trip), else a scan (whose answer is a hint to cache).
 async fn find_attachment(
     p: &Ports,
     vpc_id: &str,
     region: &str,
     hints: &mut Vec<AttachmentHint>,
-) -> Result<Option<LiveAttachment>, StepError> {
+) -> Result<Lookup, StepError> {
     let core = &p.settings.core_network_id;
-    if let Some(cached) = p.journal.cached_attachment(core, region, vpc_id).await? {
-        match p.cloud_wan.attachment(&cached).await {
-            Ok(live) if is_vpcs(&live, core, vpc_id, region) => return Ok(Some(live)),
-            Ok(_) | Err(PortError::NotFound(_)) => {}
+    let hinted = match p.known.get(core, region, vpc_id) {
+        Some(hint) => Some(hint),
+        None => p
+            .journal
+            .cached_attachment(core, region, vpc_id)
+            .await?
+            .map(|attachment_id| Hint {
+                attachment_id,
+                journaled: true,
+            }),
+    };
+    if let Some(hint) = hinted {
+        let id = &hint.attachment_id;
+        let (live, item) = futures::join!(p.cloud_wan.attachment(id), p.journal.item(id));
+        match live {
+            Ok(live) if is_vpcs(&live, core, vpc_id, region) => {
+                p.known.remember(core, region, vpc_id, id, hint.journaled);
+                if !hint.journaled {
+                    hints.push(hint_for(core, region, vpc_id, id));
+                }
+                // An item that could not be read is read again by Decide.
+                return Ok(Lookup {
+                    live: Some(live),
+                    item: item.ok(),
+                });
+            }
+            Ok(_) | Err(PortError::NotFound(_)) => p.known.forget(core, region, vpc_id),
             Err(other) => return Err(other.into()),
         }
     }
-    let found = p.cloud_wan.find_vpc_attachment(core, vpc_id, region).await?;
-    if let Some(live) = &found {
-        hints.push(AttachmentHint {
-            core_network_id: core.clone(),
-            region: region.to_string(),
-            vpc_id: vpc_id.to_string(),
-            attachment_id: live.attachment_id.clone(),
-        });
+    let seen = p.cloud_wan.scan_vpc_attachments(core, region, vpc_id).await?;
+    for a in seen.iter().filter(|a| &a.core_network_id == core) {
+        if let Some(vpc) = vpc_of_arn(&a.resource_arn, region) {
+            p.known.remember(core, region, vpc, &a.attachment_id, false);
+        }
     }
-    Ok(found)
+    let found = seen.into_iter().find(|a| is_vpcs(a, core, vpc_id, region));
+    if let Some(live) = &found {
+        hints.push(hint_for(core, region, vpc_id, &live.attachment_id));
+    }
+    Ok(Lookup {
+        live: found,
+        item: None,
+    })
+}
+
+fn hint_for(core: &str, region: &str, vpc_id: &str, attachment_id: &str) -> AttachmentHint {
+    AttachmentHint {
+        core_network_id: core.to_string(),
+        region: region.to_string(),
+        vpc_id: vpc_id.to_string(),
+        attachment_id: attachment_id.to_string(),
+    }
 }
 
 /// Still this VPC's live attachment on this core network in this region.
@@ -186,12 +243,16 @@ fn is_vpcs(live: &LiveAttachment, core: &str, vpc_id: &str, region: &str) -> boo
 /// `arn:<partition>:ec2:<region>:<account>:vpc/<vpc>`, matched exactly (vpc-1 must not find
 /// vpc-12).
 pub fn is_vpc_arn(arn: &str, vpc_id: &str, region: &str) -> bool {
+    vpc_of_arn(arn, region) == Some(vpc_id)
+}
+
+/// The VPC a VPC ARN in `region` names.
+fn vpc_of_arn<'a>(arn: &'a str, region: &str) -> Option<&'a str> {
     let parts: Vec<&str> = arn.split(':').collect();
-    parts.len() == 6
-        && parts[0] == "arn"
-        && parts[2] == "ec2"
-        && parts[3] == region
-        && parts[5].strip_prefix("vpc/") == Some(vpc_id)
+    match parts.as_slice() {
+        ["arn", _, "ec2", in_region, _, resource] if *in_region == region => resource.strip_prefix("vpc/"),
+        _ => None,
+    }
 }
 
 fn partition_of(arn: &str) -> String {

@@ -4,6 +4,7 @@
 //! new execution with the same input all safe.
 
 mod ask;
+mod contain;
 mod decide;
 mod enrich;
 mod feedback;
@@ -14,8 +15,9 @@ mod snapshot;
 mod sweep;
 
 pub use ask::{ask, AskInput, Asked};
+pub use contain::contain;
 pub use decide::decide;
-pub use enrich::{enrich, incident_id, is_vpc_arn, EnrichInput};
+pub use enrich::{enrich, incident_id, is_vpc_arn, EnrichInput, Lookup};
 pub use outcome::{outcome, OutcomeInput};
 pub use reconcile::reconcile;
 pub use release::{release, ReleaseInput};
@@ -32,7 +34,8 @@ use serde_json::Value;
 /// A step, by the Lambda function that runs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Step {
-    Enrich,
+    /// The quarantine's first invocation (Enrich, Decide and the first tag: `contain`), the
+    /// approval request, and the decision again with its answer.
     Decide,
     Reconcile,
     Snapshot,
@@ -42,8 +45,7 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Self; 7] = [
-        Self::Enrich,
+    pub const ALL: [Self; 6] = [
         Self::Decide,
         Self::Reconcile,
         Self::Snapshot,
@@ -53,10 +55,9 @@ impl Step {
     ];
 
     /// The function's `Handler` in template.yaml and the ASL placeholder stem
-    /// (`${EnrichFunctionArn}`).
+    /// (`${DecideFunctionArn}`).
     pub fn name(self) -> &'static str {
         match self {
-            Self::Enrich => "enrich",
             Self::Decide => "decide",
             Self::Reconcile => "reconcile",
             Self::Snapshot => "snapshot",
@@ -90,9 +91,13 @@ impl Step {
     pub async fn handle(self, ports: &Ports, input: Value) -> Result<Value, StepError> {
         let name = self.name();
         match self {
-            Self::Enrich => output(enrich(ports, parse(input, name)?).await?),
-            // The same function asks, when the waiting Task passes a token.
+            // The finding itself: the first invocation, up to the first containing call.
+            Self::Decide if input.get("event").is_some() => {
+                output(contain(ports, parse(input, name)?).await?)
+            }
+            // The same function asks, when the waiting Task passes a token ...
             Self::Decide if input.get("token").is_some() => output(ask(ports, parse(input, name)?).await?),
+            // ... and decides again with the answer.
             Self::Decide => output(decide(ports, parse(input, name)?).await?),
             Self::Reconcile => output(reconcile(ports, parse(input, name)?).await?),
             Self::Snapshot => output(snapshot(ports, parse(input, name)?).await?),
@@ -180,7 +185,14 @@ impl Subject for OutcomeInput {
 fn parse<T: DeserializeOwned + Subject>(input: Value, step: &str) -> Result<T, StepError> {
     let input: T =
         serde_json::from_value(input).map_err(|e| StepError::InvalidInput(format!("{step}'s input: {e}")))?;
-    let about = input.about();
+    record(&input);
+    Ok(input)
+}
+
+/// Records what `subject` is about on the current span (a step that learns more than its input
+/// said, as the first invocation learns the incident, records it again).
+fn record(subject: &impl Subject) {
+    let about = subject.about();
     let span = tracing::Span::current();
     if let Some(incident) = about.incident {
         span.record("incident", incident);
@@ -191,7 +203,6 @@ fn parse<T: DeserializeOwned + Subject>(input: Value, step: &str) -> Result<T, S
     if let Some(execution) = about.execution {
         span.record("execution", execution);
     }
-    Ok(input)
 }
 
 fn output<T: Serialize>(value: T) -> Result<Value, StepError> {

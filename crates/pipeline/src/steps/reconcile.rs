@@ -16,6 +16,7 @@ use crate::contract::{LegFailure, LegProgress, LegState, LoopStatus, ReconcilePr
 use crate::deferred;
 use crate::error::{PortError, StepError};
 use crate::ports::{LiveAttachment, Ports, Tags};
+use crate::steps::decide::Seen;
 use cwq_domain::cloudwan::{Attachment, EvaluationOptions};
 use cwq_domain::lifecycle::{
     next_action, Action, AttachmentItem, Change, FailReason, LiveState, Observed, Required, MARKER_KEY,
@@ -56,6 +57,76 @@ pub async fn reconcile(p: &Ports, mut progress: ReconcileProgress) -> Result<Rec
         progress.attempt += 1;
     }
     Ok(progress)
+}
+
+/// Reconcile's first pass, in Decide's invocation, on what Decide just read and wrote (`seen`):
+/// where the next action is the tag, it is made now, before anything else is journaled;
+/// anything else (waiting, accepting, verifying) is left to the loop, which starts at once.
+/// Then what Enrich and Decide left to journal is written. It never fails the invocation:
+/// what it could not do or write, the loop does (the deferred writes stay in `progress`).
+pub(crate) async fn first_pass(p: &Ports, progress: &mut ReconcileProgress, seen: Vec<Seen>) {
+    let policy = &p.settings.policy;
+    let mut audit = Vec::new();
+    let planned = |s: &Seen| {
+        progress
+            .legs
+            .iter()
+            .any(|l| l.attachment_id == s.item.attachment.attachment_id)
+    };
+    let seen: Vec<Seen> = seen.into_iter().filter(planned).collect();
+    for Seen { item, live, tags } in seen {
+        let required = item.required(policy);
+        let observed = observed(&item, &live, &tags);
+        let action = next_action(
+            &item,
+            &required,
+            &observed,
+            policy,
+            p.settings.accept_pending_tags,
+            None,
+        );
+        let Action::SetTag(value) = action else {
+            continue;
+        };
+        match set_tag(p, &item, &value).await {
+            (Ok(()), event) => audit.push(AuditEntry {
+                incident_id: progress.incident_id.clone().unwrap_or_default(),
+                at: p.now(),
+                execution_arn: Some(progress.execution_arn.clone()),
+                event,
+            }),
+            (Err(error), _) => {
+                tracing::info!(attachment = %item.attachment.attachment_id, %error, "the first tag waits for the loop")
+            }
+        }
+    }
+    if !audit.is_empty() {
+        // Verify after Cloud WAN's first interval, as the loop would after its own tag.
+        progress.wait_seconds = p.settings.wait_seconds(0);
+        progress.attempt = 1;
+    }
+    if let Err(error) = deferred::write(p, &mut progress.journal, &audit).await {
+        tracing::warn!(%error, "the trail waits for the loop");
+        progress.journal.audit.extend(audit);
+    }
+}
+
+/// TagResource with cwq's key and, beside it in the same call, the marker: what cwq wrote is
+/// recognisable.
+async fn set_tag(p: &Ports, item: &AttachmentItem, value: &str) -> (Result<(), PortError>, AuditEvent) {
+    let (attachment, key) = (&item.attachment, &item.tag_key);
+    let tags = Tags::from([
+        (key.clone(), value.to_string()),
+        (MARKER_KEY.to_string(), value.to_string()),
+    ]);
+    (
+        p.cloud_wan.tag(attachment, &tags).await,
+        AuditEvent::Tagged {
+            attachment_id: attachment.attachment_id.clone(),
+            key: key.clone(),
+            value: value.to_string(),
+        },
+    )
 }
 
 struct Run<'a> {
@@ -143,21 +214,7 @@ impl Run<'_> {
         let attachment = &item.attachment;
         let key = &item.tag_key;
         let (call, event) = match &action {
-            // The marker beside the key, in the same call: what cwq wrote is recognisable.
-            Action::SetTag(value) => {
-                let tags = Tags::from([
-                    (key.clone(), value.clone()),
-                    (MARKER_KEY.to_string(), value.clone()),
-                ]);
-                (
-                    self.p.cloud_wan.tag(attachment, &tags).await,
-                    AuditEvent::Tagged {
-                        attachment_id: attachment.attachment_id.clone(),
-                        key: key.clone(),
-                        value: value.clone(),
-                    },
-                )
-            }
+            Action::SetTag(value) => set_tag(self.p, item, value).await,
             Action::RemoveTag | Action::RemoveMarker => {
                 let mut keys = vec![MARKER_KEY.to_string()];
                 if action == Action::RemoveTag {

@@ -91,6 +91,8 @@ impl WorldState {
             state_name: name.into(),
             segment: a.segment.clone(),
             proposed_tags: a.proposed.clone(),
+            // As GetVpcAttachment answers; a listing drops them (`scan_vpc_attachments`).
+            tags: Some(a.tags.clone()),
         })
     }
 
@@ -142,29 +144,32 @@ impl CloudWan for World {
         live
     }
 
-    async fn find_vpc_attachment(
+    async fn scan_vpc_attachments(
         &self,
         core_network_id: &str,
-        vpc_id: &str,
         region: &str,
-    ) -> Result<Option<LiveAttachment>, PortError> {
+        _vpc_id: &str,
+    ) -> Result<Vec<LiveAttachment>, PortError> {
         let call = self.enter("cloudwan", "ListAttachments", false).await?;
-        let found = {
+        let listed = {
             let s = self.state();
-            let id = s
+            let ids: Vec<String> = s
                 .attachments
                 .values()
-                .find(|a| {
+                .filter(|a| {
                     a.state != FakeState::Deleted
-                        && a.attachment.vpc_id == vpc_id
                         && a.attachment.edge_location == region
                         && a.attachment.core_network_id == core_network_id
                 })
-                .map(|a| a.attachment.attachment_id.clone());
-            id.map(|id| s.live(&id)).transpose()
+                .map(|a| a.attachment.attachment_id.clone())
+                .collect();
+            // One page holds them all; without tags, the pessimistic reading of the listing.
+            ids.iter()
+                .map(|id| s.live(id).map(|live| LiveAttachment { tags: None, ..live }))
+                .collect::<Result<Vec<_>, _>>()
         };
         self.leave(call);
-        found
+        listed
     }
 
     async fn tags(&self, attachment: &AttachmentRef) -> Result<Tags, PortError> {

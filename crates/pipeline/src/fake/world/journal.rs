@@ -32,9 +32,9 @@ impl Journal for World {
         &self,
         items: &[AttachmentItem],
         ledger: &BudgetLedger,
-    ) -> Result<(), PortError> {
+    ) -> Result<Vec<AttachmentItem>, PortError> {
         let call = self.enter("journal", "TransactWriteItems", true).await?;
-        {
+        let stored = {
             let mut s = self.state();
             let stale = items.iter().any(|item| s.version_of(item) != item.version);
             if stale || s.ledger.version != ledger.version {
@@ -45,12 +45,10 @@ impl Journal for World {
             let mut spent = ledger.clone();
             spent.version += 1;
             s.ledger = spent;
-            for item in items {
-                s.store_next(item);
-            }
-        }
+            items.iter().map(|item| s.store_next(item)).collect()
+        };
         self.leave(call);
-        Ok(())
+        Ok(stored)
     }
 
     async fn budget(&self) -> Result<BudgetLedger, PortError> {

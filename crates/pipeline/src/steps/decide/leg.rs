@@ -3,10 +3,11 @@
 //! is weighed first).
 
 use crate::approval::{Answer, AskedLeg};
-use crate::audit::AuditEvent;
+use crate::audit::{AuditEntry, AuditEvent};
 use crate::contract::{Incident, Leg, LegDecision, Verdict};
 use crate::error::StepError;
 use crate::ports::{Ports, Tags};
+use crate::steps::enrich::Lookup;
 use cwq_domain::budget::Move;
 use cwq_domain::cloudwan::{Attachment, CoreNetworkPolicy, Placement};
 use cwq_domain::decision::{
@@ -20,6 +21,9 @@ use time::OffsetDateTime;
 pub(super) enum Judged {
     /// Decided; nothing to write.
     Done(LegDecision),
+    /// This incident's demand is there already; when this execution added it (its earlier
+    /// try ended before its trail was written), the entry that said so, as it was.
+    Held(LegDecision, Option<Box<AuditEntry>>),
     /// A demand to add: the item with it, its decision and its audit entry.
     Contain(Box<Containment>),
     /// A dry run that would open a quarantine: the budget says whether it would be admitted.
@@ -34,6 +38,8 @@ pub(super) struct Containment {
     pub(super) opens: bool,
     pub(super) decision: LegDecision,
     pub(super) added: AuditEvent,
+    /// The attachment's tags the decision read: what Reconcile's first pass compares.
+    pub(super) tags: Tags,
 }
 
 impl Judged {
@@ -41,7 +47,7 @@ impl Judged {
         match self {
             Self::Contain(c) => c.opens,
             Self::DryRunNew(..) => true,
-            Self::Done(_) | Self::Ask(..) => false,
+            Self::Done(_) | Self::Held(..) | Self::Ask(..) => false,
         }
     }
 
@@ -50,7 +56,7 @@ impl Judged {
         let attachment = match self {
             Self::Contain(c) => c.item.attachment.clone(),
             Self::DryRunNew(_, attachment) => attachment.clone(),
-            Self::Done(_) | Self::Ask(..) => return None,
+            Self::Done(_) | Self::Held(..) | Self::Ask(..) => return None,
         };
         Some(Move {
             at: now,
@@ -65,7 +71,7 @@ impl Judged {
 pub(super) enum Facts {
     /// This incident's demand is on the attachment already (a retry, or a new execution with
     /// the same input).
-    Held(LegDecision),
+    Held(LegDecision, Option<Box<AuditEntry>>),
     /// The attachment's item (new if cwq never held it), its tags now (ListTagsForResource:
     /// protection and scope rules read them) and where its account sits in Organizations.
     Read(Box<Read>),
@@ -77,32 +83,65 @@ pub(super) struct Read {
     account_ous: Vec<String>,
 }
 
+/// The facts of one leg: what Enrich read in this invocation (`known`), else read now.
 pub(super) async fn read(
     p: &Ports,
     incident: &Incident,
     attachment: &AttachmentRef,
+    known: Option<&Lookup>,
     now: OffsetDateTime,
 ) -> Result<Facts, StepError> {
     let policy = &p.settings.policy;
-    let item = p
-        .journal
-        .item(&attachment.attachment_id)
-        .await?
-        .unwrap_or_else(|| AttachmentItem::new(attachment.clone(), &policy.tags.key, now));
+    let item = match known.and_then(|k| k.item.clone()) {
+        Some(item) => item,
+        None => p.journal.item(&attachment.attachment_id).await?,
+    };
+    let item = item.unwrap_or_else(|| AttachmentItem::new(attachment.clone(), &policy.tags.key, now));
     if let Some(demand) = item.demand_of(&incident.incident_id) {
-        return Ok(Facts::Held(already_held(
-            &incident.incident_id,
-            attachment,
-            demand,
-        )));
+        return Ok(Facts::Held(
+            already_held(&incident.incident_id, attachment, demand),
+            added_before(incident, &item, demand),
+        ));
     }
-    let tags = async { Ok::<_, StepError>(p.cloud_wan.tags(attachment).await?) };
+    let known_tags = known
+        .and_then(|k| k.live.as_ref())
+        .and_then(|live| live.tags.clone());
+    let tags = async {
+        match known_tags {
+            Some(tags) => Ok(tags),
+            None => Ok::<_, StepError>(p.cloud_wan.tags(attachment).await?),
+        }
+    };
     let (tags, account_ous) = futures::try_join!(tags, ous_of(p, &attachment.owner_account))?;
     Ok(Facts::Read(Box::new(Read {
         item,
         tags,
         account_ous,
     })))
+}
+
+/// The DemandAdded entry this execution wrote with `demand`, as it was (same time, same
+/// execution, so the trail stores it once): a try that crashed between its tag and its trail
+/// is run again and finds its demand held.
+fn added_before(incident: &Incident, item: &AttachmentItem, demand: &Demand) -> Option<Box<AuditEntry>> {
+    if demand.execution_arn.as_deref() != Some(incident.execution_arn.as_str()) {
+        return None;
+    }
+    let opened = item
+        .open_episode()
+        .filter(|e| e.started_by == demand.incident_id && e.started_at == demand.since);
+    Some(Box::new(AuditEntry {
+        incident_id: incident.incident_id.clone(),
+        at: demand.since,
+        execution_arn: demand.execution_arn.clone(),
+        event: AuditEvent::DemandAdded {
+            attachment_id: item.attachment.attachment_id.clone(),
+            segment: demand.segment.clone(),
+            until: demand.until,
+            new_episode: opened.is_some(),
+            original_value: opened.and_then(|e| e.original_value.clone()),
+        },
+    }))
 }
 
 /// What every leg of one decision is judged against.
@@ -132,7 +171,7 @@ pub(super) fn judge(j: &Judging<'_>, leg: &Leg, attachment: &AttachmentRef, fact
         tags,
         account_ous,
     } = match facts {
-        Facts::Held(decision) => return Judged::Done(decision),
+        Facts::Held(decision, added) => return Judged::Held(decision, added),
         Facts::Read(read) => *read,
     };
     let facts = Attachment::vpc(
@@ -348,5 +387,6 @@ fn with_demand(
         opens,
         decision,
         added,
+        tags: tags.clone(),
     }
 }

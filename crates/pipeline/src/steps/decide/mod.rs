@@ -13,8 +13,9 @@ use crate::audit::{AuditEntry, AuditEvent};
 use crate::contract::{
     Action, Ask, Incident, Leg, LegDecision, LegProgress, ReconcileProgress, Sighting, Verdict,
 };
-use crate::error::StepError;
-use crate::ports::Ports;
+use crate::error::{PortError, StepError};
+use crate::ports::{LiveAttachment, Ports, Tags};
+use crate::steps::enrich::Lookup;
 use cwq_domain::budget::{BudgetLedger, Move};
 use cwq_domain::cloudwan::CoreNetworkPolicy;
 use cwq_domain::decision::NoAction;
@@ -29,13 +30,43 @@ const MAX_ITEMS_ADMITTED_AT_ONCE: usize = 99;
 /// Legs whose item, tags and OUs are read at once.
 const LEGS_READ_AT_ONCE: usize = 8;
 
-pub async fn decide(p: &Ports, mut incident: Incident) -> Result<Incident, StepError> {
+/// Decides the incident on what it reads now (Decide run again with a person's answer).
+pub async fn decide(p: &Ports, incident: Incident) -> Result<Incident, StepError> {
+    Ok(decide_with(p, incident, Prefetched::default()).await?.0)
+}
+
+/// What the quarantine's first invocation read before deciding, beside Enrich's lookups
+/// (`steps::contain`): the decision reads only what is missing.
+#[derive(Default)]
+pub(crate) struct Prefetched {
+    /// The LIVE core network policy, read before it was known to be needed: its error
+    /// counts only if a leg is attached.
+    pub(crate) policy: Option<Result<CoreNetworkPolicy, PortError>>,
+    /// The budget ledger, when the policy has a budget.
+    pub(crate) ledger: Option<Result<BudgetLedger, PortError>>,
+    /// Per leg, in order, what Enrich saw.
+    pub(crate) lookups: Vec<Lookup>,
+}
+
+/// An attachment this decision wrote a demand on, as the decision saw it: what Reconcile's
+/// first pass starts from.
+pub(crate) struct Seen {
+    pub(crate) item: AttachmentItem,
+    pub(crate) live: LiveAttachment,
+    pub(crate) tags: Tags,
+}
+
+pub(crate) async fn decide_with(
+    p: &Ports,
+    mut incident: Incident,
+    mut read: Prefetched,
+) -> Result<(Incident, Vec<Seen>), StepError> {
     let now = p.now();
     // Decided again once a person answered (or the wait timed out): the finding was received.
     let answer = incident.approval.as_ref().and_then(Answer::read);
     let mut audit = received(p, &mut incident, answer.as_ref(), now).await?;
 
-    let (core, facts) = read_all(p, &incident, now).await?;
+    let (core, facts) = read_all(p, &incident, read.policy.take(), &read.lookups, now).await?;
     let judged: Vec<Judged> = incident
         .legs
         .iter()
@@ -55,25 +86,29 @@ pub async fn decide(p: &Ports, mut incident: Incident) -> Result<Incident, StepE
         })
         .collect();
     let ask = what_to_ask(p, &judged);
-    let decided = admit_and_write(p, &incident, judged, now).await?;
+    let decided = admit_and_write(p, &incident, judged, read.ledger.take(), now).await?;
     incident.asking = ask.is_some();
     if ask.is_some() {
         incident.ask = ask;
     }
 
     let policy_version = &p.settings.policy_version;
-    for (leg, (decision, added)) in incident.legs.iter_mut().zip(decided) {
+    let mut seen = Vec::new();
+    let mut lookups = read.lookups.into_iter();
+    for (leg, written) in incident.legs.iter_mut().zip(decided) {
         audit.push(entry(
             &incident.incident_id,
             &incident.execution_arn,
             now,
-            decided_event(leg, &decision, policy_version),
+            decided_event(leg, &written.decision, policy_version),
         ));
-        if let Some(added) = added {
-            audit.push(entry(&incident.incident_id, &incident.execution_arn, now, added));
+        audit.extend(written.added);
+        log_decision(&leg.vpc_id, &written.decision, policy_version);
+        leg.decision = Some(written.decision);
+        let live = lookups.next().and_then(|l| l.live);
+        if let (Some((item, tags)), Some(live)) = (written.item, live) {
+            seen.push(Seen { item, live, tags });
         }
-        log_decision(&leg.vpc_id, &decision, policy_version);
-        leg.decision = Some(decision);
     }
     if answer.is_none() && p.settings.policy.may_ask() {
         audit.extend(settle_what_waited(p, &incident, now).await?);
@@ -83,7 +118,7 @@ pub async fn decide(p: &Ports, mut incident: Incident) -> Result<Incident, StepE
 
     let deadline = now + time::Duration::seconds(p.settings.reconcile_timeout_seconds.into());
     plan_reconcile(&mut incident, deadline);
-    Ok(incident)
+    Ok((incident, seen))
 }
 
 /// The LIVE core network policy (when any leg is attached) and each leg's facts (None: not
@@ -92,18 +127,22 @@ pub async fn decide(p: &Ports, mut incident: Incident) -> Result<Incident, StepE
 async fn read_all(
     p: &Ports,
     incident: &Incident,
+    policy: Option<Result<CoreNetworkPolicy, PortError>>,
+    lookups: &[Lookup],
     now: OffsetDateTime,
 ) -> Result<(Option<CoreNetworkPolicy>, Vec<Option<Facts>>), StepError> {
     let core = async {
-        match incident.legs.iter().any(|l| l.attachment.is_some()) {
-            true => Ok(Some(p.cloud_wan.live_policy(&p.settings.core_network_id).await?)),
-            false => Ok::<_, StepError>(None),
+        match (incident.legs.iter().any(|l| l.attachment.is_some()), policy) {
+            (false, _) => Ok::<_, StepError>(None),
+            (true, Some(read)) => Ok(Some(read?)),
+            (true, None) => Ok(Some(p.cloud_wan.live_policy(&p.settings.core_network_id).await?)),
         }
     };
     let reads: Vec<_> = incident
         .legs
         .iter()
-        .map(|leg| read_leg(p, incident, leg, now))
+        .enumerate()
+        .map(|(i, leg)| read_leg(p, incident, leg, lookups.get(i), now))
         .collect();
     let facts = futures::stream::iter(reads)
         .buffered(LEGS_READ_AT_ONCE)
@@ -115,10 +154,11 @@ async fn read_leg(
     p: &Ports,
     incident: &Incident,
     leg: &Leg,
+    known: Option<&Lookup>,
     now: OffsetDateTime,
 ) -> Result<Option<Facts>, StepError> {
     match &leg.attachment {
-        Some(attachment) => read(p, incident, attachment, now).await.map(Some),
+        Some(attachment) => read(p, incident, attachment, known, now).await.map(Some),
         None => Ok(None),
     }
 }
@@ -191,13 +231,17 @@ async fn admit_and_write(
     p: &Ports,
     incident: &Incident,
     mut judged: Vec<Judged>,
+    ledger: Option<Result<BudgetLedger, PortError>>,
     now: OffsetDateTime,
-) -> Result<Vec<(LegDecision, Option<AuditEvent>)>, StepError> {
+) -> Result<Vec<Written>, StepError> {
     let spending: Vec<usize> = (0..judged.len()).filter(|&i| judged[i].spends_budget()).collect();
     let Some(budget) = p.settings.policy.budget.filter(|_| !spending.is_empty()) else {
-        return write(p, judged, None).await;
+        return write(p, incident, judged, None, now).await;
     };
-    let mut ledger = p.journal.budget().await?;
+    let mut ledger = match ledger {
+        Some(read) => read?,
+        None => p.journal.budget().await?,
+    };
     let real: Vec<Move> = spending
         .iter()
         .filter(|&&i| matches!(judged[i], Judged::Contain(_)))
@@ -219,12 +263,12 @@ async fn admit_and_write(
         }
     }
     if refused.is_some() {
-        return write(p, judged, None).await;
+        return write(p, incident, judged, None, now).await;
     }
     for m in real {
         ledger.spend(&budget, m);
     }
-    write(p, judged, Some(ledger)).await
+    write(p, incident, judged, Some(ledger), now).await
 }
 
 /// Why these moves may not be made together, if they may not.
@@ -239,34 +283,63 @@ fn admission(ledger: &BudgetLedger, budget: &Budget, moves: &[Move], now: Offset
     }
 }
 
+/// What became of one leg: its decision, what the trail says of its demand, and the item as
+/// written with the tags it was decided on (when a demand was added).
+struct Written {
+    decision: LegDecision,
+    added: Option<AuditEntry>,
+    item: Option<(AttachmentItem, Tags)>,
+}
+
 /// Writes the demands: the plan's new quarantines with the ledger in one transaction, every
 /// other demand on its own item.
 async fn write(
     p: &Ports,
+    incident: &Incident,
     judged: Vec<Judged>,
     ledger: Option<BudgetLedger>,
-) -> Result<Vec<(LegDecision, Option<AuditEvent>)>, StepError> {
-    let mut admitted: Vec<AttachmentItem> = Vec::new();
-    let mut decided = Vec::with_capacity(judged.len());
+    now: OffsetDateTime,
+) -> Result<Vec<Written>, StepError> {
+    // Legs whose item is written in the transaction, below: theirs is replaced as stored.
+    let mut admitted: Vec<usize> = Vec::new();
+    let mut written: Vec<Written> = Vec::with_capacity(judged.len());
     for leg in judged {
-        match leg {
+        let (decision, added, item) = match leg {
             Judged::Done(decision) | Judged::DryRunNew(decision, _) | Judged::Ask(decision, _) => {
-                decided.push((decision, None))
+                (decision, None, None)
             }
+            Judged::Held(decision, added) => (decision, added.map(|a| *a), None),
             Judged::Contain(c) => {
-                if c.opens && ledger.is_some() {
-                    admitted.push(c.item);
-                } else {
-                    p.journal.put_item(&c.item).await?;
-                }
-                decided.push((c.decision, Some(c.added)));
+                let added = entry(&incident.incident_id, &incident.execution_arn, now, c.added);
+                let item = match c.opens && ledger.is_some() {
+                    true => {
+                        admitted.push(written.len());
+                        c.item
+                    }
+                    false => p.journal.put_item(&c.item).await?,
+                };
+                (c.decision, Some(added), Some((item, c.tags)))
+            }
+        };
+        written.push(Written {
+            decision,
+            added,
+            item,
+        });
+    }
+    if let Some(ledger) = ledger.filter(|_| !admitted.is_empty()) {
+        let items: Vec<AttachmentItem> = admitted
+            .iter()
+            .filter_map(|&i| written[i].item.as_ref().map(|(item, _)| item.clone()))
+            .collect();
+        let stored = p.journal.put_items_admitted(&items, &ledger).await?;
+        for (&i, item) in admitted.iter().zip(stored) {
+            if let Some((slot, _)) = written[i].item.as_mut() {
+                *slot = item;
             }
         }
     }
-    if let Some(ledger) = ledger.filter(|_| !admitted.is_empty()) {
-        p.journal.put_items_admitted(&admitted, &ledger).await?;
-    }
-    Ok(decided)
+    Ok(written)
 }
 
 fn finding_received(incident: &Incident, first_sighting: bool, now: OffsetDateTime) -> AuditEntry {
