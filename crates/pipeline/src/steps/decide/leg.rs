@@ -92,31 +92,34 @@ pub(super) async fn read(
     now: OffsetDateTime,
 ) -> Result<Facts, StepError> {
     let policy = &p.settings.policy;
-    let item = match known.and_then(|k| k.item.clone()) {
-        Some(item) => item,
-        None => p.journal.item(&attachment.attachment_id).await?,
+    let item = async {
+        match known.and_then(|k| k.item.clone()) {
+            Some(item) => Ok(item),
+            None => p.journal.item(&attachment.attachment_id).await,
+        }
     };
-    let item = item.unwrap_or_else(|| AttachmentItem::new(attachment.clone(), &policy.tags.key, now));
-    if let Some(demand) = item.demand_of(&incident.incident_id) {
-        return Ok(Facts::Held(
-            already_held(&incident.incident_id, attachment, demand),
-            added_before(incident, &item, demand),
-        ));
-    }
+    // Read beside the item: one round trip, not two (a held demand, rare, wastes them).
     let known_tags = known
         .and_then(|k| k.live.as_ref())
         .and_then(|live| live.tags.clone());
     let tags = async {
         match known_tags {
             Some(tags) => Ok(tags),
-            None => Ok::<_, StepError>(p.cloud_wan.tags(attachment).await?),
+            None => p.cloud_wan.tags(attachment).await,
         }
     };
-    let (tags, account_ous) = futures::try_join!(tags, ous_of(p, &attachment.owner_account))?;
+    let (item, tags, account_ous) = futures::join!(item, tags, ous_of(p, &attachment.owner_account));
+    let item = item?.unwrap_or_else(|| AttachmentItem::new(attachment.clone(), &policy.tags.key, now));
+    if let Some(demand) = item.demand_of(&incident.incident_id) {
+        return Ok(Facts::Held(
+            already_held(&incident.incident_id, attachment, demand),
+            added_before(incident, &item, demand),
+        ));
+    }
     Ok(Facts::Read(Box::new(Read {
         item,
-        tags,
-        account_ous,
+        tags: tags?,
+        account_ous: account_ous?,
     })))
 }
 
