@@ -1,6 +1,6 @@
 //! Every cwq Lambda function runs this one binary: the function's `Handler` (which
 //! provided.al2023 passes as `_HANDLER`) names the `cwq_pipeline::Step` it runs. One binary
-//! means one optimised link for all seven functions (docs/deploy.md, "What ships").
+//! means one optimised link for all six functions (docs/deploy.md, "What ships").
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

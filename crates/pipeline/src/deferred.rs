@@ -1,11 +1,13 @@
 //! Journal writes that may wait until after the first containing call. Before the tag the
 //! journal gets one write, the demand (with the budget, in one transaction); the finding's
-//! sighting, the attachment hint and the audit entries of Enrich and Decide ride in the
-//! execution's state instead, which Step Functions keeps across crashes, retries and redrives,
-//! and the next step after the tag writes them in one batch: Reconcile, or Outcome when nothing
-//! was moved, or the approval request before it waits. Every write is idempotent (an audit
-//! entry's key is its content), so a step that crashes after writing and is run again writes
-//! the same items again, never a second copy.
+//! sighting, the attachment hint and the audit entries of Enrich and Decide wait for it, and are
+//! written in one batch right after the first tag, in the same invocation (Reconcile's first
+//! pass, which writes them whether or not anything needed a tag). When that write fails, or
+//! Decide ran again with a person's answer, they ride in the execution's state, which Step
+//! Functions keeps across crashes, retries and redrives, and the next step writes them: the
+//! Reconcile loop, or Outcome when nothing was moved, or the approval request before it waits.
+//! Every write is idempotent (an audit entry's key is its content), so a step that crashes
+//! after writing and is run again writes the same items again, never a second copy.
 
 use crate::audit::{AuditEntry, AuditEvent};
 use crate::error::StepError;

@@ -31,7 +31,7 @@ impl KnownAttachments {
         self.lock().get(&key(core_network_id, region, vpc_id)).cloned()
     }
 
-    /// Remembers `attachment_id` for the VPC; a hint the journal has stays journaled.
+    /// Remembers `attachment_id` for the VPC; the same hint, once journaled, stays journaled.
     pub fn remember(
         &self,
         core_network_id: &str,
@@ -44,13 +44,15 @@ impl KnownAttachments {
         if ids.len() >= MOST_REMEMBERED {
             ids.clear();
         }
-        let hint = ids.entry(key(core_network_id, region, vpc_id)).or_insert(Hint {
+        let fresh = || Hint {
             attachment_id: attachment_id.to_string(),
-            journaled,
-        });
+            journaled: false,
+        };
+        let hint = ids
+            .entry(key(core_network_id, region, vpc_id))
+            .or_insert_with(fresh);
         if hint.attachment_id != attachment_id {
-            hint.attachment_id = attachment_id.to_string();
-            hint.journaled = journaled;
+            *hint = fresh();
         }
         hint.journaled |= journaled;
     }
@@ -71,4 +73,38 @@ fn key(core_network_id: &str, region: &str, vpc_id: &str) -> Key {
         region.to_string(),
         vpc_id.to_string(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hint_is_journaled_once_the_journal_has_it_and_a_new_attachment_starts_again() {
+        let known = KnownAttachments::default();
+        let at = |id: &str, journaled| Hint {
+            attachment_id: id.into(),
+            journaled,
+        };
+        known.remember("core", "us-east-1", "vpc-1", "attachment-01", false);
+        assert_eq!(
+            known.get("core", "us-east-1", "vpc-1"),
+            Some(at("attachment-01", false))
+        );
+        known.remember("core", "us-east-1", "vpc-1", "attachment-01", true);
+        known.remember("core", "us-east-1", "vpc-1", "attachment-01", false);
+        assert_eq!(
+            known.get("core", "us-east-1", "vpc-1"),
+            Some(at("attachment-01", true)),
+            "a scan seeing it again does not unjournal it"
+        );
+        known.remember("core", "us-east-1", "vpc-1", "attachment-02", false);
+        assert_eq!(
+            known.get("core", "us-east-1", "vpc-1"),
+            Some(at("attachment-02", false))
+        );
+        assert_eq!(known.get("core", "eu-west-1", "vpc-1"), None, "per Region");
+        known.forget("core", "us-east-1", "vpc-1");
+        assert_eq!(known.get("core", "us-east-1", "vpc-1"), None);
+    }
 }
