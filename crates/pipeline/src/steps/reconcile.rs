@@ -67,13 +67,7 @@ pub async fn reconcile(p: &Ports, mut progress: ReconcileProgress) -> Result<Rec
 pub(crate) async fn first_pass(p: &Ports, progress: &mut ReconcileProgress, seen: Vec<Seen>) {
     let policy = &p.settings.policy;
     let mut audit = Vec::new();
-    let planned = |s: &Seen| {
-        progress
-            .legs
-            .iter()
-            .any(|l| l.attachment_id == s.item.attachment.attachment_id)
-    };
-    let seen: Vec<Seen> = seen.into_iter().filter(planned).collect();
+    // Every attachment Decide wrote a demand on is one of `progress`'s legs (plan_reconcile).
     for Seen { item, live, tags } in seen {
         let required = item.required(policy);
         let observed = observed(&item, &live, &tags);
