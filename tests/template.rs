@@ -172,7 +172,6 @@ fn every_function_has_its_own_role_and_no_wildcard_action() {
                 let on_any_resource = [
                     "states:SendTaskSuccess",
                     "networkmanager:ListAttachments",
-                    "ec2:DescribeInstances",
                     "ec2:DescribeSnapshots",
                     "ec2:DescribeNetworkInterfaces",
                     "ec2:DescribeSubnets",

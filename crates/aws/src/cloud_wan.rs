@@ -8,7 +8,7 @@ use aws_sdk_networkmanager::types::{
 use aws_sdk_networkmanager::Client;
 use cwq_domain::cloudwan::CoreNetworkPolicy;
 use cwq_domain::lifecycle::{AttachmentRef, LiveState};
-use cwq_pipeline::ports::{CloudWan, LiveAttachment, Tags};
+use cwq_pipeline::ports::{CloudWan, LiveAttachment, Scan, Tags};
 use cwq_pipeline::steps::is_vpc_arn;
 use cwq_pipeline::PortError;
 
@@ -126,7 +126,7 @@ impl CloudWan for NetworkManager {
         core_network_id: &str,
         region: &str,
         vpc_id: &str,
-    ) -> Result<Vec<LiveAttachment>, PortError> {
+    ) -> Result<Scan, PortError> {
         let mut pages = self
             .client
             .list_attachments()
@@ -136,21 +136,22 @@ impl CloudWan for NetworkManager {
             .max_results(500) // the most a page holds: the fewest round trips
             .into_paginator()
             .send();
-        let mut seen = Vec::new();
+        let mut scan = Scan::default();
         while let Some(page) = pages.next().await {
             let page =
                 page.map_err(|e| classify("networkmanager ListAttachments", e, |e| class!(e, listing)))?;
-            seen.extend(
+            scan.attachments.extend(
                 page.attachments()
                     .iter()
                     .map(live)
                     .filter(|a| a.state != LiveState::Gone),
             );
-            if seen.iter().any(|a| is_vpc_arn(&a.resource_arn, vpc_id, region)) {
+            scan.complete = page.next_token().is_none_or(str::is_empty);
+            if scan.attachments.iter().any(|a| is_vpc_arn(&a.resource_arn, vpc_id, region)) {
                 break;
             }
         }
-        Ok(seen)
+        Ok(scan)
     }
 
     async fn tags(&self, attachment: &AttachmentRef) -> Result<Tags, PortError> {

@@ -160,7 +160,7 @@ fn ids<T>(items: &[T], id: impl Fn(&T) -> Option<&str>) -> Vec<String> {
 }
 
 /// EC2 filter values take `*` and `?` as wildcards: a value must match only itself.
-fn literal_filter(name: &str, value: &str) -> Filter {
+pub(crate) fn literal_filter(name: &str, value: &str) -> Filter {
     let literal = value
         .replace('\\', "\\\\")
         .replace('*', "\\*")

@@ -2,9 +2,11 @@
 //! the attachments once finds any VPC's attachment again with one GetVpcAttachment, which
 //! checks the hint before anything is decided on it, instead of a journal read before that
 //! round trip. Lost with the process, and never trusted unchecked. Each hint knows whether the
-//! journal has it too, so that one learned from a scan is cached there once it is used.
+//! journal has it too, so that one learned from a scan is cached there once it is used. Once
+//! a scan has listed every attachment in a Region, a VPC it did not see is looked up by listing
+//! again, without the journal's cache read first (`steps::enrich`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 type Key = (String, String, String);
@@ -12,7 +14,14 @@ type Key = (String, String, String);
 /// Attachment ids by (core network, Region, VPC), each with whether the journal caches it.
 #[derive(Debug, Default)]
 pub struct KnownAttachments {
-    ids: Mutex<HashMap<Key, Hint>>,
+    known: Mutex<Known>,
+}
+
+#[derive(Debug, Default)]
+struct Known {
+    ids: HashMap<Key, Hint>,
+    /// (core network, Region) pairs a scan has listed whole.
+    listed_whole: HashSet<(String, String)>,
 }
 
 /// A VPC's attachment as this process knows it.
@@ -28,7 +37,18 @@ const MOST_REMEMBERED: usize = 100_000;
 
 impl KnownAttachments {
     pub fn get(&self, core_network_id: &str, region: &str, vpc_id: &str) -> Option<Hint> {
-        self.lock().get(&key(core_network_id, region, vpc_id)).cloned()
+        self.lock().ids.get(&key(core_network_id, region, vpc_id)).cloned()
+    }
+
+    /// A scan of this process has listed every VPC attachment in the Region.
+    pub fn listed_whole(&self, core_network_id: &str, region: &str) -> bool {
+        let pair = (core_network_id.to_string(), region.to_string());
+        self.lock().listed_whole.contains(&pair)
+    }
+
+    pub fn remember_listed_whole(&self, core_network_id: &str, region: &str) {
+        let pair = (core_network_id.to_string(), region.to_string());
+        self.lock().listed_whole.insert(pair);
     }
 
     /// Remembers `attachment_id` for the VPC; the same hint, once journaled, stays journaled.
@@ -40,15 +60,17 @@ impl KnownAttachments {
         attachment_id: &str,
         journaled: bool,
     ) {
-        let mut ids = self.lock();
-        if ids.len() >= MOST_REMEMBERED {
-            ids.clear();
+        let mut known = self.lock();
+        if known.ids.len() >= MOST_REMEMBERED {
+            // What was listed whole is no longer all remembered.
+            *known = Known::default();
         }
         let fresh = || Hint {
             attachment_id: attachment_id.to_string(),
             journaled: false,
         };
-        let hint = ids
+        let hint = known
+            .ids
             .entry(key(core_network_id, region, vpc_id))
             .or_insert_with(fresh);
         if hint.attachment_id != attachment_id {
@@ -58,12 +80,12 @@ impl KnownAttachments {
     }
 
     pub fn forget(&self, core_network_id: &str, region: &str, vpc_id: &str) {
-        self.lock().remove(&key(core_network_id, region, vpc_id));
+        self.lock().ids.remove(&key(core_network_id, region, vpc_id));
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Hint>> {
-        // A panic while holding it leaves a map of hints, still valid.
-        self.ids.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Known> {
+        // A panic while holding it leaves hints, still valid.
+        self.known.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -106,5 +128,15 @@ mod tests {
         assert_eq!(known.get("core", "eu-west-1", "vpc-1"), None, "per Region");
         known.forget("core", "us-east-1", "vpc-1");
         assert_eq!(known.get("core", "us-east-1", "vpc-1"), None);
+    }
+
+    #[test]
+    fn a_region_listed_whole_is_remembered_per_core_network_and_region() {
+        let known = KnownAttachments::default();
+        assert!(!known.listed_whole("core", "us-east-1"));
+        known.remember_listed_whole("core", "us-east-1");
+        assert!(known.listed_whole("core", "us-east-1"));
+        assert!(!known.listed_whole("core", "eu-west-1"));
+        assert!(!known.listed_whole("other-core", "us-east-1"));
     }
 }

@@ -41,6 +41,14 @@ pub struct LiveAttachment {
     pub tags: Option<Tags>,
 }
 
+/// What a scan of the VPC attachments saw.
+#[derive(Debug, Clone, Default)]
+pub struct Scan {
+    pub attachments: Vec<LiveAttachment>,
+    /// Its last page was the listing's last: it saw every VPC attachment there.
+    pub complete: bool,
+}
+
 /// Network Manager, as the core network owner.
 #[async_trait]
 pub trait CloudWan: Send + Sync {
@@ -56,7 +64,7 @@ pub trait CloudWan: Send + Sync {
         core_network_id: &str,
         region: &str,
         vpc_id: &str,
-    ) -> Result<Vec<LiveAttachment>, PortError>;
+    ) -> Result<Scan, PortError>;
     /// ListTagsForResource: the attachment's tags (where protection is read).
     async fn tags(&self, attachment: &AttachmentRef) -> Result<Tags, PortError>;
     /// TagResource: every tag given, in one call.
@@ -147,8 +155,8 @@ pub struct SnapshotRequest {
 /// another account).
 #[async_trait]
 pub trait Workloads: Send + Sync {
-    /// The VPCs a workload's network interfaces are in, looked up: an instance's
-    /// (DescribeInstances), an interface's (DescribeNetworkInterfaces), an ECS task's
+    /// The VPCs a workload's network interfaces are in, looked up: an instance's or an
+    /// interface's (DescribeNetworkInterfaces), an ECS task's
     /// (ecs:DescribeTasks, then its subnet's), an EKS cluster's (eks:DescribeCluster).
     /// `NotFound` for a workload that does not exist (any more).
     async fn vpcs_of(&self, workload: &Workload) -> Result<Vec<String>, PortError>;

@@ -273,6 +273,94 @@ impl Chaos for Counted {
     fn after(&self, _call: Call) {}
 }
 
+/// An attack sequence naming `vpcs` (in account 222222222222, us-east-1), with its own finding id.
+fn sequence_of_vpcs(finding_id: &str, vpcs: &[String]) -> Value {
+    let mut event: Value = serde_json::from_str(&repo(
+        "fixtures/guardduty/composed-attacksequence-ec2-compromisedinstancegroup.json",
+    ))
+    .unwrap();
+    let resources: Vec<Value> = vpcs
+        .iter()
+        .map(|vpc| json!({"uid": vpc, "accountId": "222222222222", "region": "us-east-1", "resourceType": "EC2_VPC"}))
+        .collect();
+    event["detail"]["service"]["detection"]["sequence"]["resources"] = json!(resources);
+    event["detail"]["id"] = json!(finding_id);
+    event
+}
+
+fn attach_hub(world: &World, attachment_id: &str, vpc_id: &str) {
+    world.attach(
+        AttachmentRef {
+            attachment_id: attachment_id.into(),
+            vpc_id: vpc_id.into(),
+            owner_account: "222222222222".into(),
+            core_network_id: "core-network-0123456789abcdef0".into(),
+            edge_location: "us-east-1".into(),
+            partition: "aws".into(),
+        },
+        [("domain".to_string(), "hub".to_string())].into(),
+    );
+}
+
+/// A warm process whose scan listed the Region whole looks a VPC it did not see up by listing
+/// at once: one attached since is found and tagged, one never attached is reported; neither
+/// reads the journal's cache first (the cache could only name what the listing finds).
+#[test]
+fn a_region_listed_whole_is_listed_again_without_the_cache_read_first() {
+    futures::executor::block_on(listed_whole());
+}
+
+async fn listed_whole() {
+    let clock = Arc::new(ManualClock::new(datetime!(2026-12-03 10:00 UTC)));
+    let counted = Arc::new(Counted::default());
+    let world = Arc::new(World::new(clock.clone(), counted.clone()));
+    world.set_policy(CoreNetworkPolicy::from_json(&repo("examples/core-network-policy.json")).unwrap());
+    let p = ports(&world, clock.clone(), settings());
+    let decide = |id: &str, vpc: &str| {
+        let event = sequence_of_vpcs(id, &[vpc.to_string()]);
+        let arn = format!("arn:aws:states:us-east-1:123456789012:execution:cwq-quarantine:{id}");
+        Step::Decide.handle(&p, json!({"event": event, "execution_arn": arn}))
+    };
+    let calls_since = |start: usize| counted.calls.lock().unwrap()[start..].to_vec();
+    let count = |calls: &[(&str, &str)], port: &str, operation: &str| {
+        calls.iter().filter(|c| c.0 == port && c.1 == operation).count()
+    };
+
+    attach_hub(&world, "attachment-0first", "vpc-0000000000000000a");
+    decide("first", "vpc-0000000000000000a").await.unwrap();
+    let first = calls_since(0);
+    assert_eq!(
+        count(&first, "journal", "GetItem"),
+        3,
+        "a cold memory reads the cache (a miss) first; then the ledger and the item: {first:?}"
+    );
+    assert_eq!(count(&first, "cloudwan", "ListAttachments"), 1, "{first:?}");
+
+    attach_hub(&world, "attachment-0since", "vpc-0000000000000000b");
+    let start = counted.calls.lock().unwrap().len();
+    let decided = decide("since", "vpc-0000000000000000b").await.unwrap();
+    let since = calls_since(start);
+    assert_eq!(decided["legs"][0]["attachment"]["attachment_id"], "attachment-0since");
+    assert_eq!(count(&since, "cloudwan", "ListAttachments"), 1, "{since:?}");
+    assert_eq!(count(&since, "cloudwan", "TagResource"), 1, "{since:?}");
+    assert_eq!(
+        count(&since, "journal", "GetItem"),
+        2,
+        "the ledger and the new attachment's item, no cache read: {since:?}"
+    );
+
+    let start = counted.calls.lock().unwrap().len();
+    let decided = decide("never", "vpc-0000000000000000c").await.unwrap();
+    let never = calls_since(start);
+    assert!(decided["legs"][0]["attachment"].is_null(), "{decided}");
+    assert_eq!(count(&never, "cloudwan", "ListAttachments"), 1, "{never:?}");
+    assert_eq!(
+        count(&never, "journal", "GetItem"),
+        1,
+        "the ledger only: {never:?}"
+    );
+}
+
 /// A 40-VPC attack sequence is one decision: one read of the live policy and of the budget,
 /// one scan of the attachments (what it saw is remembered: the other 39 are checked with one
 /// GetVpcAttachment each, their item read beside it and their tags taken from it), each item
@@ -288,27 +376,11 @@ async fn forty() {
     let counted = Arc::new(Counted::default());
     let world = Arc::new(World::new(clock.clone(), counted.clone()));
     world.set_policy(CoreNetworkPolicy::from_json(&repo("examples/core-network-policy.json")).unwrap());
-    let mut event: Value = serde_json::from_str(&repo(
-        "fixtures/guardduty/composed-attacksequence-ec2-compromisedinstancegroup.json",
-    ))
-    .unwrap();
-    let mut resources = Vec::new();
-    for n in 0..40 {
-        let vpc = format!("vpc-{n:0>17x}");
-        world.attach(
-            AttachmentRef {
-                attachment_id: format!("attachment-0forty{n}"),
-                vpc_id: vpc.clone(),
-                owner_account: "222222222222".into(),
-                core_network_id: "core-network-0123456789abcdef0".into(),
-                edge_location: "us-east-1".into(),
-                partition: "aws".into(),
-            },
-            [("domain".to_string(), "hub".to_string())].into(),
-        );
-        resources.push(json!({"uid": vpc, "accountId": "222222222222", "region": "us-east-1", "resourceType": "EC2_VPC"}));
+    let vpcs: Vec<String> = (0..40).map(|n| format!("vpc-{n:0>17x}")).collect();
+    for (n, vpc) in vpcs.iter().enumerate() {
+        attach_hub(&world, &format!("attachment-0forty{n}"), vpc);
     }
-    event["detail"]["service"]["detection"]["sequence"]["resources"] = json!(resources);
+    let event = sequence_of_vpcs("forty", &vpcs);
     let mut settings = settings();
     settings.policy.budget = settings.policy.budget.map(|mut b| {
         b.max_moves = 50;

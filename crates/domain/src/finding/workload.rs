@@ -62,7 +62,8 @@ pub struct Workload {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Target {
-    /// Its interfaces' VPCs when the finding lists them; else DescribeInstances.
+    /// Its interfaces' VPCs when the finding lists them; else those of the interfaces
+    /// attached to it (DescribeNetworkInterfaces).
     Instance {
         instance_id: String,
         vpc_ids: Vec<String>,

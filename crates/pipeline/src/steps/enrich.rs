@@ -8,7 +8,8 @@
 //! the answer is cached in the journal (after the first containing call: `Incident::journal`),
 //! and a later finding for the same VPC checks the cached attachment with one GetVpcAttachment
 //! and scans again when it is not that VPC's any more. A warm process remembers what its scans
-//! saw (`crate::known`) and checks that hint the same way, without the journal read before it.
+//! saw (`crate::known`) and checks that hint the same way, without the journal read before it;
+//! once its scans have listed a Region whole, a VPC they did not see is listed for at once.
 //! Enrich runs in Decide's invocation (`steps::contain`); what it saw is handed on in process
 //! ([`Lookup`]), so the decision reads nothing twice.
 
@@ -180,6 +181,9 @@ async fn find_attachment(
     let core = &p.settings.core_network_id;
     let hinted = match p.known.get(core, region, vpc_id) {
         Some(hint) => Some(hint),
+        // This process listed every attachment here: one it did not see was attached since,
+        // or is not attached, and the cache could only name an attachment a listing finds.
+        None if p.known.listed_whole(core, region) => None,
         None => p
             .journal
             .cached_attachment(core, region, vpc_id)
@@ -208,13 +212,16 @@ async fn find_attachment(
             Err(other) => return Err(other.into()),
         }
     }
-    let seen = p.cloud_wan.scan_vpc_attachments(core, region, vpc_id).await?;
-    for a in seen.iter().filter(|a| &a.core_network_id == core) {
+    let scan = p.cloud_wan.scan_vpc_attachments(core, region, vpc_id).await?;
+    for a in scan.attachments.iter().filter(|a| &a.core_network_id == core) {
         if let Some(vpc) = vpc_of_arn(&a.resource_arn, region) {
             p.known.remember(core, region, vpc, &a.attachment_id, false);
         }
     }
-    let found = seen.into_iter().find(|a| is_vpcs(a, core, vpc_id, region));
+    if scan.complete {
+        p.known.remember_listed_whole(core, region);
+    }
+    let found = scan.attachments.into_iter().find(|a| is_vpcs(a, core, vpc_id, region));
     if let Some(live) = &found {
         hints.push(hint_for(core, region, vpc_id, &live.attachment_id));
     }

@@ -149,7 +149,7 @@ impl CloudWan for World {
         core_network_id: &str,
         region: &str,
         _vpc_id: &str,
-    ) -> Result<Vec<LiveAttachment>, PortError> {
+    ) -> Result<Scan, PortError> {
         let call = self.enter("cloudwan", "ListAttachments", false).await?;
         let listed = {
             let s = self.state();
@@ -167,6 +167,10 @@ impl CloudWan for World {
             ids.iter()
                 .map(|id| s.live(id).map(|live| LiveAttachment { tags: None, ..live }))
                 .collect::<Result<Vec<_>, _>>()
+                .map(|attachments| Scan {
+                    attachments,
+                    complete: true,
+                })
         };
         self.leave(call);
         listed

@@ -23,7 +23,7 @@ impl Workloads for World {
             Target::EksCluster { name, .. } => name,
             other => return Ok(other.known_vpcs().into_iter().map(str::to_string).collect()),
         };
-        let call = self.enter("ec2", "DescribeInstances", false).await?;
+        let call = self.enter("ec2", "DescribeNetworkInterfaces", false).await?;
         let vpcs = self
             .state()
             .instances
