@@ -120,7 +120,13 @@ async fn a_failure_that_ended_in_the_fail_state_is_restarted_as_a_new_execution(
     let spoke = cloud.spoke("10.1.0.0/16", &[("domain", "hub")]).await;
     // Decide must ask EC2 for the instance's VPCs, and may not: the execution records
     // Quarantine Failed and ends in its Fail state.
-    cloud.fault(&["--service", "ec2", "--operation", "DescribeNetworkInterfaces", "--denied"]);
+    cloud.fault(&[
+        "--service",
+        "ec2",
+        "--operation",
+        "DescribeNetworkInterfaces",
+        "--denied",
+    ]);
     let mut event = finding("bitcoin-tool-high", &spoke, "new1", None, None);
     event["detail"]["resource"]["instanceDetails"]
         .as_object_mut()

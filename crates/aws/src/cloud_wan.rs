@@ -147,7 +147,11 @@ impl CloudWan for NetworkManager {
                     .filter(|a| a.state != LiveState::Gone),
             );
             scan.complete = page.next_token().is_none_or(str::is_empty);
-            if scan.attachments.iter().any(|a| is_vpc_arn(&a.resource_arn, vpc_id, region)) {
+            if scan
+                .attachments
+                .iter()
+                .any(|a| is_vpc_arn(&a.resource_arn, vpc_id, region))
+            {
                 break;
             }
         }

@@ -37,7 +37,10 @@ const MOST_REMEMBERED: usize = 100_000;
 
 impl KnownAttachments {
     pub fn get(&self, core_network_id: &str, region: &str, vpc_id: &str) -> Option<Hint> {
-        self.lock().ids.get(&key(core_network_id, region, vpc_id)).cloned()
+        self.lock()
+            .ids
+            .get(&key(core_network_id, region, vpc_id))
+            .cloned()
     }
 
     /// A scan of this process has listed every VPC attachment in the Region.

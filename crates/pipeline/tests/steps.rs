@@ -273,6 +273,15 @@ impl Chaos for Counted {
     fn after(&self, _call: Call) {}
 }
 
+/// A world on the example core network policy whose every call is counted.
+fn counted_world() -> (Arc<ManualClock>, Arc<Counted>, Arc<World>) {
+    let clock = Arc::new(ManualClock::new(datetime!(2026-12-03 10:00 UTC)));
+    let counted = Arc::new(Counted::default());
+    let world = Arc::new(World::new(clock.clone(), counted.clone()));
+    world.set_policy(CoreNetworkPolicy::from_json(&repo("examples/core-network-policy.json")).unwrap());
+    (clock, counted, world)
+}
+
 /// An attack sequence naming `vpcs` (in account 222222222222, us-east-1), with its own finding id.
 fn sequence_of_vpcs(finding_id: &str, vpcs: &[String]) -> Value {
     let mut event: Value = serde_json::from_str(&repo(
@@ -311,10 +320,7 @@ fn a_region_listed_whole_is_listed_again_without_the_cache_read_first() {
 }
 
 async fn listed_whole() {
-    let clock = Arc::new(ManualClock::new(datetime!(2026-12-03 10:00 UTC)));
-    let counted = Arc::new(Counted::default());
-    let world = Arc::new(World::new(clock.clone(), counted.clone()));
-    world.set_policy(CoreNetworkPolicy::from_json(&repo("examples/core-network-policy.json")).unwrap());
+    let (clock, counted, world) = counted_world();
     let p = ports(&world, clock.clone(), settings());
     let decide = |id: &str, vpc: &str| {
         let event = sequence_of_vpcs(id, &[vpc.to_string()]);
@@ -340,7 +346,10 @@ async fn listed_whole() {
     let start = counted.calls.lock().unwrap().len();
     let decided = decide("since", "vpc-0000000000000000b").await.unwrap();
     let since = calls_since(start);
-    assert_eq!(decided["legs"][0]["attachment"]["attachment_id"], "attachment-0since");
+    assert_eq!(
+        decided["legs"][0]["attachment"]["attachment_id"],
+        "attachment-0since"
+    );
     assert_eq!(count(&since, "cloudwan", "ListAttachments"), 1, "{since:?}");
     assert_eq!(count(&since, "cloudwan", "TagResource"), 1, "{since:?}");
     assert_eq!(
@@ -372,10 +381,7 @@ fn a_forty_vpc_plan_is_one_decision() {
 }
 
 async fn forty() {
-    let clock = Arc::new(ManualClock::new(datetime!(2026-12-03 10:00 UTC)));
-    let counted = Arc::new(Counted::default());
-    let world = Arc::new(World::new(clock.clone(), counted.clone()));
-    world.set_policy(CoreNetworkPolicy::from_json(&repo("examples/core-network-policy.json")).unwrap());
+    let (clock, counted, world) = counted_world();
     let vpcs: Vec<String> = (0..40).map(|n| format!("vpc-{n:0>17x}")).collect();
     for (n, vpc) in vpcs.iter().enumerate() {
         attach_hub(&world, &format!("attachment-0forty{n}"), vpc);

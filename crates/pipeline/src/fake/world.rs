@@ -11,8 +11,8 @@ use crate::error::PortError;
 use crate::events::OutcomeEvent;
 use crate::policy::StoredPolicy;
 use crate::ports::{
-    Clock, CloudWan, Events, Executions, Journal, LiveAttachment, Organizations, Scan,
-    SecurityHub, SnapshotRequest, Started, Tags, Workloads,
+    Clock, CloudWan, Events, Executions, Journal, LiveAttachment, Organizations, Scan, SecurityHub,
+    SnapshotRequest, Started, Tags, Workloads,
 };
 use async_trait::async_trait;
 use cwq_domain::budget::BudgetLedger;

@@ -221,7 +221,10 @@ async fn find_attachment(
     if scan.complete {
         p.known.remember_listed_whole(core, region);
     }
-    let found = scan.attachments.into_iter().find(|a| is_vpcs(a, core, vpc_id, region));
+    let found = scan
+        .attachments
+        .into_iter()
+        .find(|a| is_vpcs(a, core, vpc_id, region));
     if let Some(live) = &found {
         hints.push(hint_for(core, region, vpc_id, &live.attachment_id));
     }
