@@ -39,7 +39,7 @@ const NOT_CALLED_HERE: &[(&str, &str, &str)] = &[
     (
         "DecideFunction",
         "ec2:DescribeNetworkInterfaces",
-        "an interface in cwq's own account; tests/workloads.rs, through the workload role",
+        "only for an instance or interface whose finding names no VPC (tests/restart.rs)",
     ),
     (
         "DecideFunction",
