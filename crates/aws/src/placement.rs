@@ -6,6 +6,7 @@
 use crate::errors::{classify, first_match, Class};
 use crate::workloads::{ec2_class, literal_filter, Ec2Workloads};
 use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_sdk_ec2::operation::describe_network_interfaces::builders::DescribeNetworkInterfacesFluentBuilder as DescribeInterfaces;
 use cwq_domain::finding::{Target, Workload};
 use cwq_pipeline::PortError;
 
@@ -31,15 +32,11 @@ impl Ec2Workloads {
         region: &str,
         instance_id: &str,
     ) -> Result<Vec<String>, PortError> {
-        let described = self
-            .ec2(account, region)
-            .await?
-            .describe_network_interfaces()
-            .filters(literal_filter("attachment.instance-id", instance_id))
-            .send()
-            .await
-            .map_err(|e| classify("ec2 DescribeNetworkInterfaces", e, |e| ec2_class(e.code())))?;
-        let vpcs = distinct(described.network_interfaces().iter().filter_map(|n| n.vpc_id()));
+        let vpcs = self
+            .interfaces_vpcs(account, region, |request| {
+                request.filters(literal_filter("attachment.instance-id", instance_id))
+            })
+            .await?;
         match vpcs.is_empty() {
             // Gone, or terminated (its interfaces deleted with it): nothing of it to contain.
             true => Err(PortError::NotFound(format!(
@@ -55,11 +52,19 @@ impl Ec2Workloads {
         region: &str,
         eni_id: &str,
     ) -> Result<Vec<String>, PortError> {
-        let described = self
-            .ec2(account, region)
-            .await?
-            .describe_network_interfaces()
-            .network_interface_ids(eni_id)
+        self.interfaces_vpcs(account, region, |request| request.network_interface_ids(eni_id))
+            .await
+    }
+
+    /// The distinct VPCs of the interfaces that `select` picks out.
+    async fn interfaces_vpcs(
+        &self,
+        account: &str,
+        region: &str,
+        select: impl FnOnce(DescribeInterfaces) -> DescribeInterfaces,
+    ) -> Result<Vec<String>, PortError> {
+        let request = self.ec2(account, region).await?.describe_network_interfaces();
+        let described = select(request)
             .send()
             .await
             .map_err(|e| classify("ec2 DescribeNetworkInterfaces", e, |e| ec2_class(e.code())))?;
